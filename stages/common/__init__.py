@@ -1,0 +1,1 @@
+"""Helpers shared by the stages: params, fetching, array storage, data checks."""

@@ -1,0 +1,20 @@
+"""The command-line edge shared by every stage: logging set-up and user-facing errors."""
+
+import logging
+import sys
+from typing import Callable
+
+
+class StageError(Exception):
+    """Bad input a user can fix: the message says what was wrong and what is allowed."""
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage's main(); a StageError ends it with its message and exit status 1."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    try:
+        main()
+    except StageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)

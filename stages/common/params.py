@@ -1,0 +1,99 @@
+"""`params.yaml` as typed, validated objects.
+
+Every key is required: `params.yaml` is the single place where values live, so there are no
+hidden defaults here. Loading fails before any work with a message naming the key and what is
+allowed.
+"""
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+
+from stages.common.cli import StageError
+
+
+class ParamsError(StageError):
+    """`params.yaml` is missing, malformed, or has a key with a value that is not allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ImageParams(_Section):
+    height: PositiveInt
+    width: PositiveInt
+    channels: Literal[1, 3]
+
+
+class DataParams(_Section):
+    dataset: Literal["fashion_mnist", "mnist", "digits", "image_folder"]
+    source: str | None = Field(description="URL, directory or file:// URL replacing the defaults")
+    max_train_images: PositiveInt | None
+    max_test_images: PositiveInt | None
+    test_fraction: float = Field(gt=0, lt=1, description="held out when a dataset has no test split")
+    skip_unreadable: bool
+
+
+class ValidateParams(_Section):
+    min_images_per_class: PositiveInt
+    min_class_share_ratio: float = Field(ge=0, le=1)
+    max_class_share_ratio: float = Field(ge=1)
+    max_kl_divergence: float = Field(gt=0)
+
+
+class PreprocessParams(_Section):
+    validation_split: float = Field(gt=0, lt=1)
+    dtype: Literal["float16", "float32"]
+
+
+class Params(_Section):
+    seed: int = Field(ge=0)
+    image: ImageParams
+    data: DataParams
+    # `validate` would shadow pydantic's BaseModel.validate, hence the alias.
+    validation: ValidateParams = Field(alias="validate")
+    preprocess: PreprocessParams
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path} not found; run from the project root") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path} must be a mapping of sections, got {type(raw).__name__}")
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        problems = [_describe(problem, raw) for problem in error.errors()]
+        raise ParamsError(f"{source} is invalid:\n  " + "\n  ".join(problems)) from None
+
+
+def _describe(problem: dict[str, Any], raw: dict[str, Any]) -> str:
+    location = [str(part) for part in problem["loc"]]
+    key = ".".join(location)
+    if problem["type"] == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(location[:-1]))
+        return f"{key}: unknown key; allowed keys here: {allowed}"
+    if problem["type"] == "missing":
+        return f"{key}: missing; every key is required (see the README's params table)"
+    got = problem.get("input")
+    return f"{key}: {problem['msg']} (got {got!r})"
+
+
+def _allowed_keys(parent: list[str]) -> list[str]:
+    model: type[BaseModel] = Params
+    for part in parent:
+        field = next(f for name, f in model.model_fields.items() if (f.alias or name) == part)
+        model = field.annotation
+    return [field.alias or name for name, field in model.model_fields.items()]

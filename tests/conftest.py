@@ -1,0 +1,81 @@
+"""Shared fixtures: params built from the project's params.yaml, and small real datasets made on disk."""
+
+import copy
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from stages.common.datasets import IdxSpec
+from stages.common.fetch import Resource
+from stages.common.idx import encode_idx
+from stages.common.params import parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+@pytest.fixture
+def raw_params() -> dict:
+    return copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
+
+
+@pytest.fixture
+def make_params(raw_params):
+    """Params from params.yaml with {"section": {"key": value}} overrides applied."""
+    def make(**sections):
+        raw = copy.deepcopy(raw_params)
+        for section, values in sections.items():
+            raw[section] = {**raw[section], **values} if isinstance(values, dict) else values
+        return parse_params(raw)
+    return make
+
+
+def balanced_labels(num_classes: int, per_class: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).permutation(np.repeat(np.arange(num_classes), per_class))
+
+
+@pytest.fixture
+def idx_mirror(tmp_path) -> tuple[Path, IdxSpec]:
+    """A local mirror of four gzipped IDX files (10 classes, 20+10 images each) and a spec pinning them."""
+    rng = np.random.default_rng(1)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    arrays = {
+        IDX_NAMES[0]: rng.integers(0, 256, (200, 28, 28), dtype=np.uint8),
+        IDX_NAMES[1]: balanced_labels(10, 20).astype(np.uint8),
+        IDX_NAMES[2]: rng.integers(0, 256, (100, 28, 28), dtype=np.uint8),
+        IDX_NAMES[3]: balanced_labels(10, 10).astype(np.uint8),
+    }
+    resources = []
+    for name, array in arrays.items():
+        compressed = gzip.compress(encode_idx(array), mtime=0)
+        (mirror / name).write_bytes(compressed)
+        resources.append(Resource(name, hashlib.sha256(compressed).hexdigest()))
+    spec = IdxSpec(tuple(f"class {i}" for i in range(10)), (str(mirror),), *resources)
+    return mirror, spec
+
+
+def write_image(path: Path, mode: str, size: tuple[int, int], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    channels = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
+    pixels = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+    Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels, mode).save(path)
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """Three classes with odd names, mixed sizes and modes (grayscale, RGB, RGBA), PNG and JPEG."""
+    root = tmp_path / "fruits"
+    modes = ["L", "RGB", "RGBA"]
+    for label, name in enumerate(["Apple Braeburn", "banana_ü", "cherry (red)"]):
+        (root / name).mkdir(parents=True)
+        for index in range(12):
+            suffix = ".png" if index % 2 else ".JPG"
+            mode = modes[index % 3] if suffix == ".png" else "RGB"
+            write_image(root / name / f"img #{index} ñ{suffix}", mode, (20 + index, 30 - index), seed=label * 100 + index)
+    return root

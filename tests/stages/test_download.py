@@ -1,0 +1,135 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stages.common.datasets import DEBIAN_FASHION_MNIST
+from stages.common.fetch import DownloadError
+from stages.common.image_folder import ImageFolderError
+from stages.common.splits import SplitError
+from stages.download import build_raw
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def build(params, tmp_path, **specs):
+    return build_raw(params.data, params.image, params.seed, tmp_path / "cache", **({"specs": specs} if specs else {}))
+
+
+@pytest.mark.parametrize("dataset", ["fashion_mnist", "mnist"])
+def test_idx_datasets_from_local_mirror(make_params, idx_mirror, tmp_path, dataset):
+    mirror, spec = idx_mirror
+    params = make_params(data={"dataset": dataset, "source": mirror.as_uri()})
+    train, test, names, manifest = build(params, tmp_path, **{dataset: spec})
+    assert train.images.shape == (200, 28, 28, 1) and train.images.dtype == np.uint8
+    assert test.images.shape == (100, 28, 28, 1)
+    assert names == list(spec.class_names)
+    assert manifest["source"] == mirror.as_uri()
+
+
+def test_source_override_is_the_only_source_tried(make_params, idx_mirror, tmp_path):
+    mirror, spec = idx_mirror
+    (mirror / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b tampered")
+    params = make_params(data={"source": str(mirror)})
+    with pytest.raises(DownloadError) as caught:
+        build(params, tmp_path, fashion_mnist=spec)
+    assert "checksum mismatch" in str(caught.value)
+    assert DEBIAN_FASHION_MNIST not in str(caught.value)
+
+
+@pytest.mark.skipif(not Path(DEBIAN_FASHION_MNIST).is_dir(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")
+def test_real_fashion_mnist_with_caps_is_stratified(make_params, tmp_path):
+    params = make_params(data={"source": DEBIAN_FASHION_MNIST, "max_train_images": 1000, "max_test_images": 500})
+    train, test, names, _ = build(params, tmp_path)
+    assert names[0] == "T-shirt/top" and len(names) == 10
+    assert np.bincount(train.labels).tolist() == [100] * 10
+    assert np.bincount(test.labels).tolist() == [50] * 10
+    assert train.images.max() == 255
+
+
+def test_digits_resized_to_configured_size(make_params, tmp_path):
+    params = make_params(data={"dataset": "digits"}, image={"height": 16, "width": 16, "channels": 3})
+    train, test, names, _ = build(params, tmp_path)
+    assert train.images.shape[1:] == (16, 16, 3)
+    assert len(train.labels) + len(test.labels) == 1797
+    assert names == [str(d) for d in range(10)]
+    assert abs(len(test.labels) / 1797 - 0.2) < 0.01
+
+
+def test_cap_smaller_than_class_count_is_refused(make_params, tmp_path):
+    params = make_params(data={"dataset": "digits", "max_train_images": 5})
+    with pytest.raises(SplitError, match="data.max_train_images=5"):
+        build(params, tmp_path)
+
+
+def test_image_folder_mixed_sizes_and_modes(make_params, image_folder, tmp_path):
+    params = make_params(data={"dataset": "image_folder", "source": str(image_folder), "test_fraction": 0.25})
+    train, test, names, manifest = build(params, tmp_path)
+    assert names == ["Apple Braeburn", "banana_ü", "cherry (red)"]
+    assert train.images.shape == (27, 28, 28, 1) and test.images.shape == (9, 28, 28, 1)
+    assert np.bincount(test.labels).tolist() == [3, 3, 3]
+    assert manifest["skipped_files"] == []
+
+
+def test_image_folder_with_train_and_test_folders_rgb(make_params, image_folder, tmp_path):
+    root = tmp_path / "split"
+    for split in ("Training", "Test"):
+        (root / split).mkdir(parents=True)
+        for class_dir in image_folder.iterdir():
+            (root / split / class_dir.name).symlink_to(class_dir)
+    params = make_params(data={"dataset": "image_folder", "source": str(root)}, image={"height": 32, "width": 24, "channels": 3})
+    train, test, names, _ = build(params, tmp_path)
+    assert train.images.shape == (36, 32, 24, 3) and test.images.shape == (36, 32, 24, 3)
+
+
+def test_unreadable_files_fail_by_path_or_are_skipped_and_reported(make_params, image_folder, tmp_path):
+    corrupt = image_folder / "banana_ü" / "broken 1.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    notes = image_folder / "cherry (red)" / "notes.txt"
+    notes.write_text("not an image")
+    params = make_params(data={"dataset": "image_folder", "source": str(image_folder)})
+    with pytest.raises(ImageFolderError) as caught:
+        build(params, tmp_path)
+    message = str(caught.value)
+    assert "2 unreadable file(s)" in message and str(corrupt) in message and str(notes) in message
+    assert "data.skip_unreadable: true" in message
+
+    params = make_params(data={"dataset": "image_folder", "source": str(image_folder), "skip_unreadable": True})
+    train, test, _, manifest = build(params, tmp_path)
+    assert len(train.labels) + len(test.labels) == 36
+    assert {entry["path"] for entry in manifest["skipped_files"]} == {str(corrupt), str(notes)}
+
+
+def test_image_folder_needs_two_classes_and_a_local_directory(make_params, tmp_path):
+    (tmp_path / "only" / "apples").mkdir(parents=True)
+    Image.new("L", (8, 8)).save(tmp_path / "only" / "apples" / "a.png")
+    params = make_params(data={"dataset": "image_folder", "source": str(tmp_path / "only")})
+    with pytest.raises(ImageFolderError, match=r"found 1 class folder\(s\) \['apples'\]; a classification dataset needs at least 2"):
+        build(params, tmp_path)
+    params = make_params(data={"dataset": "image_folder", "source": "https://example.invalid/fruits"})
+    with pytest.raises(Exception, match="data.source must name a local directory"):
+        build(params, tmp_path)
+
+
+def test_failed_download_leaves_no_output(tmp_path, raw_params):
+    """The stage's command line: a bad mirror exits 1 with the reason, and data/raw never appears."""
+    import yaml
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "train-images-idx3-ubyte.gz").write_bytes(b"truncated")
+    raw_params["data"]["source"] = str(mirror)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    out = tmp_path / "data" / "raw"
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.download", "--params", str(tmp_path / "params.yaml"), "--out", str(out), "--cache-dir", str(tmp_path / "cache")],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 1
+    assert "error: no source gave verified files" in result.stderr
+    assert "train-images-idx3-ubyte.gz is truncated or corrupt" in result.stderr
+    assert not out.exists() and not list(out.parent.glob(".raw*"))

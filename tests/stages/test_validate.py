@@ -1,0 +1,90 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.common.arrays import Split, save_raw
+from stages.common.expectations import validate_dataset
+from tests.conftest import balanced_labels
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = [f"class {i}" for i in range(10)]
+
+
+def split(labels, seed=0, dtype=np.uint8):
+    rng = np.random.default_rng(seed)
+    return Split(rng.integers(0, 256, (len(labels), 28, 28, 1)).astype(dtype), np.asarray(labels, np.int64))
+
+
+def check(make_params, train, test, **validate):
+    params = make_params(validate=validate) if validate else make_params()
+    return validate_dataset({"train": train, "test": test}, NAMES, params.validation, params.image)
+
+
+def test_balanced_data_passes(make_params):
+    report = check(make_params, split(balanced_labels(10, 30)), split(balanced_labels(10, 12), seed=1))
+    assert report.success, report.failures
+    assert set(report.result) == {"train_images", "train_classes", "test_images", "test_classes", "test_vs_train"}
+
+
+def test_labels_outside_class_set(make_params):
+    labels = balanced_labels(10, 30)
+    labels[[3, 7]] = [10, -1]
+    report = check(make_params, split(labels), split(balanced_labels(10, 12)))
+    assert not report.success
+    (failure,) = [f for f in report.failures if f.startswith("train_images")]
+    assert "labels are class indices 0..9: 2 of 300 rows fail" in failure
+    assert "10 (1x)" in failure and "-1 (1x)" in failure and "first image indices 3, 7" in failure
+
+
+def test_skewed_class_distribution_names_classes(make_params):
+    labels = np.r_[np.repeat(np.arange(9), 20), np.full(120, 9)]
+    report = check(make_params, split(labels), split(labels, seed=1), max_kl_divergence=1.0)
+    failures = "\n".join(report.failures)
+    assert "train_classes: every class's share is 0.5..2.0 times the uniform share: 1 of 10 rows fail (class 9=4)" in failures
+    assert "test_classes" in failures
+
+
+def test_empty_class_fails_minimum_count(make_params):
+    labels = np.repeat(np.arange(9), 30)
+    report = check(make_params, split(labels), split(balanced_labels(10, 12)), min_class_share_ratio=0.0)
+    assert any("every class has at least 10 images: 1 of 10 rows fail (class 9=0)" in f for f in report.failures)
+
+
+def test_train_test_shift_fails_kl(make_params):
+    test_labels = np.r_[np.repeat(np.arange(10), 10), np.repeat([0, 1], 25)]
+    report = check(make_params, split(balanced_labels(10, 30)), split(test_labels), max_class_share_ratio=3.0)
+    (failure,) = report.failures
+    assert failure.startswith("test_vs_train: test label distribution is within KL divergence 0.05 of train's: observed 0.")
+
+
+def test_nan_and_out_of_range_pixels_and_wrong_shape(make_params):
+    train = split(balanced_labels(10, 30), dtype=np.float32)
+    train.images[5, 0, 0, 0] = np.nan
+    train.images[6, 0, 0, 0] = 300.0
+    test = split(balanced_labels(10, 12))
+    test = Split(test.images[:, :27], test.labels)
+    failures = "\n".join(check(make_params, train, test).failures)
+    assert "train_images: no missing (NaN) pixels: 1 of 300 rows fail (missing_pixels values 1 (1x); first image indices 5)" in failures
+    assert "train_images: pixel values within [0, 255]" in failures and "300 (1x)" in failures
+    assert "test_images: image height is 28: 120 of 120 rows fail" in failures
+
+
+def test_stage_fails_with_report_and_keeps_docs(tmp_path):
+    labels = balanced_labels(10, 30)
+    labels[0] = 42
+    save_raw(tmp_path / "raw", split(labels), split(balanced_labels(10, 12)), NAMES, {})
+    out = tmp_path / "validation"
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.validate", "--params", str(ROOT / "params.yaml"), "--raw", str(tmp_path / "raw"), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 1
+    assert "error: data validation failed (1 expectation(s))" in result.stderr
+    assert "labels are class indices 0..9" in result.stderr and "42 (1x)" in result.stderr
+    assert (out / "docs" / "index.html").exists()
+    assert json.loads((out / "summary.json").read_text())["success"] is False
