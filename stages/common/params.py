@@ -49,6 +49,64 @@ class PreprocessParams(_Section):
     dtype: Literal["float16", "float32"]
 
 
+class AugmentationParams(_Section):
+    enabled: bool
+    rotation_degrees: float = Field(ge=0, le=180)
+    zoom: float = Field(ge=0, lt=1)
+    width_shift: float = Field(ge=0, lt=1)
+    height_shift: float = Field(ge=0, lt=1)
+    horizontal_flip: bool
+
+
+class TrainCnnParams(_Section):
+    architecture: Literal["course", "batchnorm"]
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: float = Field(gt=0)
+    dropout_rate: float = Field(ge=0, lt=1)
+    augmentation: AugmentationParams
+
+
+class TrainGanParams(_Section):
+    latent_dim: PositiveInt
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    max_images: PositiveInt | None
+    learning_rate: float = Field(gt=0)
+    beta_1: float = Field(ge=0, lt=1)
+    fid_samples: PositiveInt
+
+
+class PrepareTransferParams(_Section):
+    dataset: Literal["fashion_mnist", "mnist", "digits", "image_folder"]
+    source: str | None
+    test_fraction: float = Field(gt=0, lt=1)
+    labels_per_class: PositiveInt
+
+
+class TrainTransferParams(_Section):
+    backbone: Literal["pipeline_cnn", "inception_v3", "mobilenet_v2", "efficientnet_b0", "resnet50"]
+    weights: str = Field(description="imagenet, none, or a path to a weights file (keras.applications backbones)")
+    input_size: PositiveInt
+    epochs: PositiveInt
+    fine_tune_epochs: int = Field(ge=0)
+    fine_tune_layers: int = Field(ge=0)
+    batch_size: PositiveInt
+    learning_rate: float = Field(gt=0)
+    fine_tune_learning_rate: float = Field(gt=0)
+    dropout_rate: float = Field(ge=0, lt=1)
+    dense_units: PositiveInt
+
+
+class EvaluateParams(_Section):
+    batch_size: PositiveInt
+
+
+class VisualizeParams(_Section):
+    rows: PositiveInt
+    columns: PositiveInt
+
+
 class Params(_Section):
     seed: int = Field(ge=0)
     image: ImageParams
@@ -56,6 +114,12 @@ class Params(_Section):
     # `validate` would shadow pydantic's BaseModel.validate, hence the alias.
     validation: ValidateParams = Field(alias="validate")
     preprocess: PreprocessParams
+    train_cnn: TrainCnnParams
+    train_gan: TrainGanParams
+    prepare_transfer: PrepareTransferParams
+    train_transfer: TrainTransferParams
+    evaluate: EvaluateParams
+    visualize: VisualizeParams
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -1,0 +1,54 @@
+"""The registry gate: a new model version becomes `champion` only if it beats the current one.
+
+The decisive metric is stored as a tag on every version it was measured for, so the gate
+compares like with like and the MLflow UI shows the figure beside each version.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+logger = logging.getLogger(__name__)
+CHAMPION = "champion"
+
+
+@dataclass(frozen=True)
+class Decision:
+    promoted: bool
+    reason: str
+
+
+def better(value: float, than: float, higher_is_better: bool) -> bool:
+    return value > than if higher_is_better else value < than
+
+
+def promote_if_better(name: str, version: str, metric: str, value: float, higher_is_better: bool, data_valid: bool) -> Decision:
+    """Tag the version with its metric, then move the champion alias to it if it is better."""
+    client = MlflowClient()
+    client.set_model_version_tag(name, version, metric, repr(float(value)))
+    if not data_valid:
+        return _decided(name, version, Decision(False, "its data did not pass validation"))
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        current = None
+    if current is not None and current.version == str(version):
+        return _decided(name, version, Decision(True, "already the champion"))
+    if current is not None:
+        if metric not in current.tags:
+            return _decided(name, version, Decision(False, f"champion v{current.version} has no {metric} tag to compare with; promote by hand"))
+        champion_value = float(current.tags[metric])
+        if not better(value, champion_value, higher_is_better):
+            return _decided(name, version, Decision(False, f"{metric} {value:.4f} does not beat champion v{current.version}'s {champion_value:.4f}"))
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    previous = f"champion v{current.version}'s {current.tags[metric]}" if current else "no previous champion"
+    return _decided(name, version, Decision(True, f"{metric} {value:.4f} beats {previous}"))
+
+
+def _decided(name: str, version: str, decision: Decision) -> Decision:
+    verdict = "promoted to" if decision.promoted else "not promoted to"
+    logger.info("%s v%s %s %s: %s", name, version, verdict, CHAMPION, decision.reason)
+    MlflowClient().set_model_version_tag(name, version, "champion_decision", f"{verdict} {CHAMPION}: {decision.reason}")
+    return decision

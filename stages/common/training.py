@@ -1,0 +1,103 @@
+"""What every training stage shares: data pipelines, augmentation, checkpoints, resuming.
+
+Checkpoints and resume state live in `.state/<model>/`, outside the DVC outs, because DVC
+deletes a stage's outs before it reruns it: after a crash the resumed run still has its best
+checkpoint so far. Only a completed run publishes `best.keras` into `models/<model>/`.
+"""
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from stages.common.arrays import read_json
+from stages.common.params import AugmentationParams
+
+logger = logging.getLogger(__name__)
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def load_split(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images in [0, 1], one-hot labels) of a preprocess output split, memory-mapped."""
+    directory = Path(directory)
+    return np.load(directory / f"{split}_images.npy", mmap_mode="r"), np.load(directory / f"{split}_labels.npy", mmap_mode="r")
+
+
+def load_class_names(directory: Path) -> list[str]:
+    return read_json(Path(directory) / "classes.json")
+
+
+def augmentation(params: AugmentationParams, seed: int) -> keras.Sequential | None:
+    """The course's ImageDataGenerator settings as Keras preprocessing layers (None when off)."""
+    if not params.enabled:
+        return None
+    steps = []
+    if params.rotation_degrees:
+        steps.append(layers.RandomRotation(params.rotation_degrees / 360, fill_mode="nearest", seed=seed))
+    if params.zoom:
+        steps.append(layers.RandomZoom(params.zoom, fill_mode="nearest", seed=seed + 1))
+    if params.width_shift or params.height_shift:
+        steps.append(layers.RandomTranslation(params.height_shift, params.width_shift, fill_mode="nearest", seed=seed + 2))
+    if params.horizontal_flip:
+        steps.append(layers.RandomFlip("horizontal", seed=seed + 3))
+    return keras.Sequential(steps, name="augmentation") if steps else None
+
+
+def batches(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, shuffle: bool = False, augment: keras.Sequential | None = None) -> tf.data.Dataset:
+    """A tf.data pipeline: shuffle, batch, cast to float32, augment whole batches, prefetch."""
+    data = tf.data.Dataset.from_tensor_slices((np.asarray(images), np.asarray(labels)))
+    if shuffle:
+        data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.float32)), num_parallel_calls=AUTOTUNE)
+    if augment is not None:
+        data = data.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=AUTOTUNE)
+    return data.prefetch(AUTOTUNE)
+
+
+class TrainingState:
+    """`.state/<model>/`: the best checkpoint so far, the resume backup, and the best score."""
+
+    def __init__(self, directory: Path, monitor: str, mode: str, fingerprint: dict):
+        self.directory, self.monitor, self.mode = Path(directory), monitor, mode
+        # State left by a run with other params or data must not be resumed into this one.
+        fingerprint_path = self.directory / "fingerprint.json"
+        if fingerprint_path.exists() and json.loads(fingerprint_path.read_text()) != fingerprint:
+            logger.warning("discarding %s: it belongs to a run with other params or data", self.directory)
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fingerprint_path.write_text(json.dumps(fingerprint, sort_keys=True))
+        self.history_path = self.directory / "history.csv"
+        self.best_path = self.directory / "best.keras"
+        self.score_path = self.directory / "best_score.json"
+
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        best = json.loads(self.score_path.read_text())["value"] if self.score_path.exists() and self.best_path.exists() else None
+        return [
+            keras.callbacks.BackupAndRestore(str(self.directory / "backup")),
+            keras.callbacks.ModelCheckpoint(
+                str(self.best_path), monitor=self.monitor, mode=self.mode, save_best_only=True,
+                initial_value_threshold=best,
+            ),
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: self._record(logs)),
+            keras.callbacks.CSVLogger(str(self.history_path), append=True),
+        ]
+
+    def _record(self, logs: dict) -> None:
+        value = float(logs[self.monitor])
+        old = json.loads(self.score_path.read_text())["value"] if self.score_path.exists() else None
+        if old is None or (value > old if self.mode == "max" else value < old):
+            self.score_path.write_text(json.dumps({"monitor": self.monitor, "value": value}))
+
+    def publish(self, model_path: Path, history_path: Path) -> None:
+        """Copy the best checkpoint and the history out atomically, then clear the state."""
+        for source, destination in ((self.history_path, Path(history_path)), (self.best_path, Path(model_path))):
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            partial = destination.with_name(destination.name + ".partial")
+            shutil.copyfile(source, partial)
+            partial.replace(destination)
+        shutil.rmtree(self.directory)

@@ -1,0 +1,88 @@
+"""evaluate: a trained classifier on its held-out test split, then the registry gate.
+
+Writes `metrics/<model>.json` (DVC metrics) and `plots/<model>/predictions.csv` (one row per
+test image: actual and predicted class; DVC's confusion plot), logs both to the training
+stage's MLflow run, and gives the new model version the `champion` alias only if its test
+accuracy beats the current champion's and its data passed validation.
+"""
+
+import argparse
+import csv
+import logging
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+from sklearn.metrics import precision_recall_fscore_support
+
+from stages.common.arrays import read_json, write_json
+from stages.common.cli import run_stage
+from stages.common.params import load_params
+from stages.common.registry import promote_if_better
+from stages.common.tracking import resumed_run
+from stages.common.training import load_class_names, load_split
+
+logger = logging.getLogger(__name__)
+CHAMPION_METRIC = "test_accuracy"
+
+
+def evaluate(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: list[str], batch_size: int) -> tuple[dict, np.ndarray]:
+    """(metrics, predicted class indices) of model on images with one-hot labels."""
+    probabilities = model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+    actual, predicted = labels.argmax(axis=1), probabilities.argmax(axis=1)
+    loss = float(keras.losses.categorical_crossentropy(labels.astype(np.float32), probabilities).numpy().mean())
+    indices = list(range(len(class_names)))
+    precision, recall, f1, support = precision_recall_fscore_support(actual, predicted, labels=indices, zero_division=0)
+    per_class = {
+        name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+        for i, name in enumerate(class_names)
+    }
+    metrics = {
+        "test_accuracy": float((actual == predicted).mean()),
+        "test_loss": loss,
+        "test_macro_f1": float(f1.mean()),
+        "num_test_images": int(len(actual)),
+        "per_class": per_class,
+    }
+    return metrics, predicted
+
+
+def write_predictions(path: Path, actual: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["index", "actual", "predicted"])
+        writer.writerows((i, class_names[a], class_names[p]) for i, (a, p) in enumerate(zip(actual, predicted)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--model-dir", type=Path, required=True, help="e.g. models/cnn")
+    parser.add_argument("--data", type=Path, required=True, help="the model's preprocessed data, e.g. data/processed")
+    parser.add_argument("--validation", type=Path, required=True, help="validate's summary.json for that data")
+    parser.add_argument("--metrics", type=Path, required=True, help="e.g. metrics/cnn.json")
+    parser.add_argument("--plots", type=Path, required=True, help="e.g. plots/cnn")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    model = keras.saving.load_model(args.model_dir / "best.keras", safe_mode=True)
+    images, labels = load_split(args.data, "test")
+    class_names = load_class_names(args.data)
+    metrics, predicted = evaluate(model, images, labels, class_names, params.evaluate.batch_size)
+    args.metrics.parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.metrics, metrics)
+    write_predictions(args.plots / "predictions.csv", labels.argmax(axis=1), predicted, class_names)
+    reference = read_json(args.model_dir / "mlflow.json")
+    with resumed_run(args.model_dir / "mlflow.json"):
+        mlflow.log_metrics({key: value for key, value in metrics.items() if isinstance(value, float)})
+        mlflow.log_metrics({f"test_f1.{name}": scores["f1"] for name, scores in metrics["per_class"].items()})
+        mlflow.log_artifact(str(args.metrics), artifact_path="metrics")
+        data_valid = bool(read_json(args.validation).get("success"))
+        decision = promote_if_better(reference["registered_model"], reference["version"], CHAMPION_METRIC, metrics[CHAMPION_METRIC], True, data_valid)
+        mlflow.set_tags({"champion": str(decision.promoted).lower(), "champion_decision": decision.reason})
+    logger.info("%s: test accuracy %.4f, loss %.4f; champion: %s", args.model_dir.name, metrics["test_accuracy"], metrics["test_loss"], decision.reason)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,114 @@
+"""visualize: the course's ground truth vs prediction grid, the confusion matrix and the curves.
+
+Writes `gt_vs_pr.png` (rows × columns test images titled `GT: <class> / PR: <class>`, wrong
+predictions in red with a red frame), `confusion_matrix.png` and `training_curves.png` into
+`plots/<model>/`, and logs them to the training stage's MLflow run.
+"""
+
+import argparse
+import csv
+import logging
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import confusion_matrix
+
+from stages.common.cli import run_stage
+from stages.common.params import load_params
+from stages.common.tracking import resumed_run
+from stages.common.training import load_class_names, load_split
+
+logger = logging.getLogger(__name__)
+WRONG = "#d62728"
+
+
+def read_predictions(path: Path) -> tuple[list[str], list[str]]:
+    with Path(path).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [row["actual"] for row in rows], [row["predicted"] for row in rows]
+
+
+def grid_titles(actual: list[str], predicted: list[str]) -> list[str]:
+    return [f"GT: {a} / PR: {p}" for a, p in zip(actual, predicted)]
+
+
+def gt_vs_pr_grid(images: np.ndarray, actual: list[str], predicted: list[str], rows: int, columns: int) -> Figure:
+    figure = Figure(figsize=(2.3 * columns, 2.5 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for axis, image, title, a, p in zip(axes.flat, images, grid_titles(actual, predicted), actual, predicted):
+        axis.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+        wrong = a != p
+        axis.set_title(title, fontsize=8, color=WRONG if wrong else "black")
+        axis.set_xticks([])
+        axis.set_yticks([])
+        for spine in axis.spines.values():
+            spine.set_visible(wrong)
+            spine.set_color(WRONG)
+            spine.set_linewidth(3)
+    for axis in list(axes.flat)[len(images):]:
+        axis.axis("off")
+    figure.tight_layout()
+    return figure
+
+
+def confusion_figure(actual: list[str], predicted: list[str], class_names: list[str]) -> Figure:
+    matrix = confusion_matrix(actual, predicted, labels=class_names)
+    figure = Figure(figsize=(1 + 0.6 * len(class_names), 1 + 0.6 * len(class_names)))
+    axis = figure.subplots()
+    axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(class_names)), class_names, rotation=60, ha="right", fontsize=8)
+    axis.set_yticks(range(len(class_names)), class_names, fontsize=8)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("actual")
+    for (row, column), count in np.ndenumerate(matrix):
+        axis.text(column, row, count, ha="center", va="center", fontsize=7, color="white" if count > matrix.max() / 2 else "black")
+    figure.tight_layout()
+    return figure
+
+
+def curves_figure(history_csv: Path) -> Figure:
+    with Path(history_csv).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    keys = [key for key in rows[0] if key != "epoch" and not key.startswith("val_")]
+    figure = Figure(figsize=(5 * len(keys), 3.5))
+    axes = figure.subplots(1, len(keys), squeeze=False)
+    epochs = [int(row["epoch"]) + 1 for row in rows]
+    for axis, key in zip(axes.flat, keys):
+        for name in (key, f"val_{key}"):
+            if name in rows[0]:
+                axis.plot(epochs, [float(row[name]) for row in rows], marker="o", label=name)
+        axis.set_xlabel("epoch")
+        axis.set_title(key)
+        axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--data", type=Path, required=True, help="the model's preprocessed data")
+    parser.add_argument("--model-dir", type=Path, required=True, help="e.g. models/cnn (for its MLflow run)")
+    parser.add_argument("--plots", type=Path, required=True, help="e.g. plots/cnn: predictions.csv and history.csv in, PNGs out")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    images, _ = load_split(args.data, "test")
+    actual, predicted = read_predictions(args.plots / "predictions.csv")
+    count = min(params.visualize.rows * params.visualize.columns, len(actual))
+    chosen = np.sort(np.random.default_rng(params.seed).choice(len(actual), count, replace=False))
+    figures = {
+        "gt_vs_pr.png": gt_vs_pr_grid(np.asarray(images[chosen], np.float32), [actual[i] for i in chosen], [predicted[i] for i in chosen], params.visualize.rows, params.visualize.columns),
+        "confusion_matrix.png": confusion_figure(actual, predicted, load_class_names(args.data)),
+        "training_curves.png": curves_figure(args.plots / "history.csv"),
+    }
+    with resumed_run(args.model_dir / "mlflow.json"):
+        for name, figure in figures.items():
+            figure.savefig(args.plots / name, dpi=100)
+            mlflow.log_figure(figure, f"plots/{name}")
+    logger.info("wrote %s", ", ".join(str(args.plots / name) for name in figures))
+
+
+if __name__ == "__main__":
+    run_stage(main)
