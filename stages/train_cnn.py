@@ -65,7 +65,7 @@ def train(data: Path, params: TrainCnnParams, seed: int, state: TrainingState, e
     model.compile(optimizer=keras.optimizers.Adam(params.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
     train_batches = batches(x_train, y_train, params.batch_size, seed, shuffle=True, augment=augmentation(params.augmentation, seed))
     val_batches = batches(x_val, y_val, params.batch_size, seed)
-    model.fit(train_batches, validation_data=val_batches, epochs=params.epochs, callbacks=state.callbacks() + extra_callbacks, verbose=2)
+    model.fit(train_batches, validation_data=val_batches, epochs=params.epochs, callbacks=state.callbacks() + extra_callbacks, shuffle=False, verbose=2)
     return model
 
 

@@ -79,3 +79,36 @@ def image_folder(tmp_path) -> Path:
             mode = modes[index % 3] if suffix == ".png" else "RGB"
             write_image(root / name / f"img #{index} ñ{suffix}", mode, (20 + index, 30 - index), seed=label * 100 + index)
     return root
+
+
+def write_processed(directory: Path, num_classes: int = 3, per_class: int = 20, size: int = 28, seed: int = 0) -> Path:
+    """A tiny preprocess output (train/val/test .npy and classes.json) of learnable blobs."""
+    import json
+
+    from stages.common.arrays import Split
+    from stages.preprocess import prepare
+
+    rng = np.random.default_rng(seed)
+    def make(count):
+        labels = balanced_labels(num_classes, count, seed)
+        images = rng.integers(0, 60, (len(labels), size, size, 1))
+        for index, label in enumerate(labels):
+            band = slice(label * size // num_classes, (label + 1) * size // num_classes)
+            images[index, band, :, 0] += 180
+        return Split(images.astype(np.uint8), labels)
+    arrays = prepare(make(per_class), make(per_class // 2), num_classes, 0.25, "float16", seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, (images, labels) in arrays.items():
+        np.save(directory / f"{name}_images.npy", images)
+        np.save(directory / f"{name}_labels.npy", labels)
+    (directory / "classes.json").write_text(json.dumps([f"class {i}" for i in range(num_classes)]))
+    return directory
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch) -> str:
+    """A real MLflow sqlite store in tmp_path, the working directory for the test."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri

@@ -34,7 +34,7 @@ def promote_if_better(name: str, version: str, metric: str, value: float, higher
         current = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         current = None
-    if current is not None and current.version == str(version):
+    if current is not None and str(current.version) == str(version):
         return _decided(name, version, Decision(True, "already the champion"))
     if current is not None:
         if metric not in current.tags:
