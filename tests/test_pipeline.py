@@ -1,10 +1,16 @@
 """End to end: the real dvc.yaml in a temporary git + DVC repo, on small real data, on CPU."""
 
+import contextlib
+import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +36,20 @@ def repo(tmp_path) -> Path:
     return repo
 
 
+def tool_env() -> dict[str, str]:
+    """The environment with this virtual environment's tools (dvc, python, mlflow) first on PATH."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
 def run(repo: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=repo, env=tool_env(), capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
 
 
-def repro(repo: Path, check: bool = True) -> tuple[list[str], subprocess.CompletedProcess]:
-    result = run(repo, "dvc", "repro", check=check)
+def repro(repo: Path, *targets: str, check: bool = True) -> tuple[list[str], subprocess.CompletedProcess]:
+    result = run(repo, "dvc", "repro", *targets, check=check)
     return re.findall(r"Running stage '([^']+)'", result.stdout), result
 
 
@@ -50,24 +60,87 @@ def set_params(repo: Path, **sections) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+QUICK = {
+    "data": {"dataset": "digits"},
+    "train_cnn": {"epochs": 1},
+}
+
+
+def all_stages(repo: Path) -> set[str]:
+    result = run(repo, "dvc", "stage", "list", "--name-only")
+    return set(result.stdout.split())
+
+
 def test_repro_runs_once_then_only_what_changed(repo):
-    set_params(repo, data={"dataset": "digits"})
+    set_params(repo, **QUICK)
     ran, _ = repro(repo)
-    assert ran == ["download", "validate", "preprocess"]
+    assert set(ran) == all_stages(repo) and ran[:3] == ["download", "validate", "preprocess"]
     images = np.load(repo / "data/processed/train_images.npy", mmap_mode="r")
     assert images.shape[1:] == (28, 28, 1) and images.dtype == np.float16
     assert (repo / "data/validation/docs/index.html").exists()
+    assert (repo / "models/cnn/best.keras").exists() and (repo / "plots/cnn/gt_vs_pr.png").exists()
+    assert "test_accuracy" in run(repo, "dvc", "metrics", "show").stdout
 
     ran, result = repro(repo)
     assert ran == [] and "Data and pipelines are up to date" in result.stdout
 
     set_params(repo, validate={"max_kl_divergence": 0.1})
     assert repro(repo)[0] == ["validate"]
-    set_params(repo, preprocess={"validation_split": 0.2})
-    assert repro(repo)[0] == ["preprocess"]
+    set_params(repo, visualize={"rows": 2})
+    assert repro(repo)[0] == ["visualize@cnn"]
+    set_params(repo, evaluate={"batch_size": 64})
+    assert repro(repo)[0] == ["evaluate@cnn"]
+    # Same outputs from a changed stage: DVC stops there and reruns nothing downstream.
     (repo / "stages/preprocess.py").write_text((repo / "stages/preprocess.py").read_text() + "\n# touched\n")
     assert repro(repo)[0] == ["preprocess"]
     assert "up to date" in run(repo, "dvc", "status").stdout
+
+
+def test_champion_is_served_on_raw_pixels(repo):
+    set_params(repo, **QUICK)
+    repro(repo)
+    raw = np.load(repo / "data/raw/test.npz")["images"][:3].astype(np.float32)
+    env = {**tool_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"}
+    probe = run(repo, sys.executable, "-c", (
+        "import mlflow, numpy as np, json; mlflow.set_tracking_uri('sqlite:///mlflow.db');"
+        "model = mlflow.pyfunc.load_model('models:/cnn@champion');"
+        f"print(json.dumps(model.predict(np.load('data/raw/test.npz')['images'][:3].astype('float32')).tolist()))"
+    ))
+    probabilities = np.array(json.loads(probe.stdout.strip().splitlines()[-1]))
+    assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
+    with served(repo, env) as url:
+        request = urllib.request.Request(f"{url}/invocations", json.dumps({"inputs": raw.tolist()}).encode(), {"Content-Type": "application/json"})
+        served_predictions = np.array(json.load(urllib.request.urlopen(request, timeout=60))["predictions"])
+    np.testing.assert_allclose(served_predictions, probabilities, atol=1e-5)
+
+
+@contextlib.contextmanager
+def served(repo: Path, env: dict):
+    """`mlflow models serve` for the cnn champion on a free loopback port, stopped afterwards."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (repo / "serve.log").open("w")
+    server = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", "models:/cnn@champion", "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{url}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, f"mlflow models serve exited:\n{(repo / 'serve.log').read_text()}"
+                time.sleep(1)
+        yield url
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
 
 
 def test_invalid_params_fail_before_any_work(repo):
@@ -95,5 +168,5 @@ def test_bad_data_stops_the_pipeline_at_validate(repo, tmp_path):
 @pytest.mark.skipif(not Path(DEBIAN_FASHION_MNIST).is_dir(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")
 def test_default_dataset_offline(repo):
     set_params(repo, data={"max_train_images": 2000, "max_test_images": 500})
-    assert repro(repo)[0] == ["download", "validate", "preprocess"]
+    assert repro(repo, "preprocess")[0] == ["download", "validate", "preprocess"]
     assert yaml.safe_load((repo / "data/raw/manifest.json").read_text())["source"] == DEBIAN_FASHION_MNIST
