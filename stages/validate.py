@@ -1,11 +1,13 @@
 """validate: the Great Expectations gate between `data/raw/` and everything after it.
 
-Writes the full GX result (`result.json`), the GX Data Docs (`docs/index.html`) and a small,
+Writes the full GX result (`result.json`), the GX Data Docs (`docs/index.html`, with
+`docs/results.html` as a plain index that works offline) and a small,
 deterministic `summary.json` that later stages depend on. When any expectation fails the stage
 exits non-zero with one line per failure, so DVC records nothing and runs nothing after it.
 """
 
 import argparse
+import html
 import logging
 import shutil
 from pathlib import Path
@@ -30,6 +32,20 @@ def summarize(report: Report, splits: dict, class_names: list[str]) -> dict:
     return {"success": report.success, "failures": report.failures, "num_classes": len(class_names), "class_counts": counts}
 
 
+def write_offline_index(docs: Path, report: Report) -> Path:
+    """A plain HTML list of the validation pages: GX's own index builds its table with
+    JavaScript from public CDNs, so it is empty on a machine without internet."""
+    rows = []
+    for page in sorted(docs.glob("validations/*/**/*.html")):
+        batch = page.relative_to(docs / "validations").parts[0]
+        verdict = "passed" if report.result.get(batch, {}).get("success") else "FAILED"
+        rows.append(f'<li><a href="{page.relative_to(docs).as_posix()}">{html.escape(batch)}</a>: {verdict}</li>')
+    failures = "".join(f"<li>{html.escape(line)}</li>" for line in report.failures) or "<li>none</li>"
+    index = docs / "results.html"
+    index.write_text(f"<!doctype html><title>Data validation</title><h1>Data validation</h1><h2>Failures</h2><ul>{failures}</ul><h2>Validation results</h2><ul>{''.join(rows)}</ul>\n")
+    return index
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -43,6 +59,7 @@ def main() -> None:
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
     report = validate_dataset(splits, class_names, params.validation, params.image, docs_dir=args.out / "docs")
+    write_offline_index(args.out / "docs", report)
     write_json(args.out / "result.json", report.result)
     write_json(args.out / "summary.json", summarize(report, splits, class_names))
     if not report.success:

@@ -87,4 +87,6 @@ def test_stage_fails_with_report_and_keeps_docs(tmp_path):
     assert "error: data validation failed (1 expectation(s))" in result.stderr
     assert "labels are class indices 0..9" in result.stderr and "42 (1x)" in result.stderr
     assert (out / "docs" / "index.html").exists()
+    offline_index = (out / "docs" / "results.html").read_text()
+    assert "train_images</a>: FAILED" in offline_index and "test_images</a>: passed" in offline_index and "42 (1x)" in offline_index
     assert json.loads((out / "summary.json").read_text())["success"] is False
