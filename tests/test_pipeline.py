@@ -63,6 +63,7 @@ def set_params(repo: Path, **sections) -> None:
 QUICK = {
     "data": {"dataset": "digits"},
     "train_cnn": {"epochs": 1},
+    "train_gan": {"epochs": 1, "max_images": 256, "fid_samples": 100},
 }
 
 

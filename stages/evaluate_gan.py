@@ -1,0 +1,73 @@
+"""evaluate_gan: the generator's FID against held-out test images, then the registry gate.
+
+Generates `train_gan.fid_samples` images from seeded noise (other noise than training used)
+and measures their FID against as many test images, with the feature extractor training used
+(the CNN's `features` layer). Writes `metrics/gan.json` (`test_fid`, `fid_samples`,
+`feature_extractor`) and `plots/gan/samples.png` (a 4×4 grid), logs both to train_gan's MLflow
+run, and gives the new `gan` version the `champion` alias only if its test FID is lower than
+the champion's and its data passed validation.
+"""
+
+import argparse
+import logging
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+from matplotlib.figure import Figure
+
+from stages.common.arrays import read_json, write_json
+from stages.common.cli import StageError, run_stage
+from stages.common.gan import FEATURE_LAYER, feature_extractor, fid, sample_grid
+from stages.common.params import load_params
+from stages.common.registry import promote_if_better
+from stages.common.tracking import resumed_run
+from stages.common.training import load_split
+
+logger = logging.getLogger(__name__)
+CHAMPION_METRIC = "test_fid"
+
+
+def evaluate(generator: keras.Model, extractor: keras.Model, test_images: np.ndarray, num_samples: int, seed: int, batch_size: int) -> tuple[float, Figure]:
+    """(FID of num_samples generated vs as many test images, a grid of the first 16 generated)."""
+    if num_samples > len(test_images):
+        raise StageError(f"train_gan.fid_samples is {num_samples} but the test split has {len(test_images)} images; set it to at most {len(test_images)}")
+    # seed + 1: other noise than train_gan's, which chose the best epoch by FID on its samples.
+    noise = np.random.default_rng(seed + 1).standard_normal((num_samples, generator.input_shape[-1])).astype(np.float32)
+    generated = generator.predict(noise, batch_size=batch_size, verbose=0)
+    return fid(extractor, np.asarray(test_images[:num_samples], np.float32), generated, batch_size), sample_grid(generated, "generated (fixed seed)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--model-dir", type=Path, required=True, help="e.g. models/gan")
+    parser.add_argument("--feature-model", type=Path, required=True, help="the FID feature extractor, e.g. models/cnn/best.keras")
+    parser.add_argument("--data", type=Path, required=True, help="preprocess's output, e.g. data/processed")
+    parser.add_argument("--validation", type=Path, required=True, help="validate's summary.json for that data")
+    parser.add_argument("--metrics", type=Path, required=True, help="e.g. metrics/gan.json")
+    parser.add_argument("--plots", type=Path, required=True, help="e.g. plots/gan")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    generator = keras.saving.load_model(args.model_dir / "best.keras", safe_mode=True)
+    extractor = feature_extractor(keras.saving.load_model(args.feature_model, safe_mode=True))
+    test_fid, figure = evaluate(generator, extractor, load_split(args.data, "test")[0], params.train_gan.fid_samples, params.seed, params.evaluate.batch_size)
+    metrics = {CHAMPION_METRIC: test_fid, "fid_samples": params.train_gan.fid_samples, "feature_extractor": f"{args.feature_model} (layer {FEATURE_LAYER})"}
+    args.metrics.parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.metrics, metrics)
+    args.plots.mkdir(parents=True, exist_ok=True)
+    figure.savefig(args.plots / "samples.png", dpi=80)
+    reference = read_json(args.model_dir / "mlflow.json")
+    with resumed_run(args.model_dir / "mlflow.json"):
+        mlflow.log_metric(CHAMPION_METRIC, test_fid)
+        mlflow.log_artifact(str(args.metrics), artifact_path="metrics")
+        mlflow.log_figure(figure, "plots/samples.png")
+        data_valid = bool(read_json(args.validation).get("success"))
+        decision = promote_if_better(reference["registered_model"], reference["version"], CHAMPION_METRIC, test_fid, False, data_valid)
+        mlflow.set_tags({"champion": str(decision.promoted).lower(), "champion_decision": decision.reason})
+    logger.info("%s: test FID %.2f on %d samples; champion: %s", args.model_dir.name, test_fid, params.train_gan.fid_samples, decision.reason)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,119 @@
+import csv
+import json
+import sys
+from functools import partial
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from stages import evaluate_gan, train_gan
+from stages.common.cli import StageError
+from stages.common.gan import DCGAN, feature_extractor, frechet_distance, generator
+from stages.common.params import TrainGanParams
+from stages.common.training import TrainingState
+from tests.conftest import write_processed
+
+TINY = {"latent_dim": 8, "epochs": 1, "batch_size": 16, "max_images": 64, "learning_rate": 0.0002, "beta_1": 0.5, "fid_samples": 16}
+
+
+def tiny_classifier(image_shape=(28, 28, 1)) -> keras.Model:
+    """A small untrained classifier with the `features` layer FID reads."""
+    pixels = keras.Input(image_shape)
+    x = keras.layers.Flatten()(keras.layers.Conv2D(4, 3, strides=2)(pixels))
+    features = keras.layers.Dense(8, activation="relu", name="features")(x)
+    return keras.Model(pixels, keras.layers.Dense(3, activation="softmax")(features))
+
+
+@pytest.mark.parametrize("image_shape", [(28, 28, 1), (32, 32, 3)])
+def test_generator_makes_images_of_the_data_shape_in_unit_range(image_shape):
+    model = generator(8, image_shape)
+    images = model.predict(np.random.default_rng(0).standard_normal((2, 8)), verbose=0)
+    assert images.shape == (2, *image_shape)
+    assert images.min() >= 0 and images.max() <= 1
+
+
+def test_generator_refuses_sizes_not_divisible_by_four():
+    with pytest.raises(StageError, match="divisible by 4, got 30×28"):
+        generator(8, (30, 28, 1))
+
+
+def test_one_train_step_updates_both_networks():
+    gan = DCGAN(8, (28, 28, 1), seed=0)
+    gan.compile(0.001, 0.5)
+    before = [w.numpy().copy() for w in (gan.generator.trainable_weights[0], gan.discriminator.trainable_weights[0])]
+    losses = gan.train_step(np.random.default_rng(0).random((8, 28, 28, 1), np.float32))
+    after = [w.numpy() for w in (gan.generator.trainable_weights[0], gan.discriminator.trainable_weights[0])]
+    assert all(not np.allclose(old, new) for old, new in zip(before, after))
+    assert set(losses) == {"d_loss", "g_loss"} and all(np.isfinite(float(value)) for value in losses.values())
+
+
+def test_frechet_distance_is_zero_for_a_set_and_grows_with_difference():
+    features = np.random.default_rng(0).normal(size=(500, 6))
+    shifted = np.random.default_rng(1).normal(1.0, 2.0, size=(500, 6))
+    assert frechet_distance(features, features) == pytest.approx(0, abs=1e-6)
+    assert frechet_distance(features, shifted) > 10
+
+
+def test_feature_extractor_needs_a_features_layer():
+    inputs = keras.Input((4,))
+    with pytest.raises(StageError, match="no layer named 'features'"):
+        feature_extractor(keras.Model(inputs, keras.layers.Dense(2, name="logits")(inputs)))
+
+
+class CrashAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise RuntimeError("simulated crash")
+
+
+def test_training_keeps_the_best_generator_and_resumes_after_a_crash(tmp_path):
+    data = write_processed(tmp_path / "processed", per_class=24)
+    params = TrainGanParams.model_validate(TINY | {"epochs": 2})
+    state = partial(TrainingState, tmp_path / "state", "fid", "min", {"params": params.model_dump()})
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_gan.train(data, params, 0, tiny_classifier(), state(), [CrashAfterFirstEpoch()])
+    assert (tmp_path / "state" / "best.keras").exists() and (tmp_path / "state" / "samples" / "epoch_001.png").exists()
+    train_gan.train(data, params, 0, tiny_classifier(), state(), [])
+    state().publish(tmp_path / "models" / "best.keras", tmp_path / "plots" / "history.csv")
+    with (tmp_path / "plots" / "history.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in rows] == ["0", "1"] and all(float(row["fid"]) >= 0 for row in rows)
+    best = keras.saving.load_model(tmp_path / "models" / "best.keras", safe_mode=True)
+    assert best.name == "generator" and best.output_shape == (None, 28, 28, 1)
+
+
+def test_too_many_fid_samples_is_refused(tmp_path):
+    data = write_processed(tmp_path / "processed")
+    params = TrainGanParams.model_validate(TINY | {"fid_samples": 10_000})
+    state = TrainingState(tmp_path / "state", "fid", "min", {})
+    with pytest.raises(StageError, match="fid_samples is 10000 but the val split has"):
+        train_gan.train(data, params, 0, tiny_classifier(), state, [])
+
+
+def run_main(module, monkeypatch, *arguments: str) -> None:
+    monkeypatch.setattr(sys, "argv", [module.__name__, *arguments])
+    module.main()
+
+
+def test_stages_train_evaluate_and_gate_the_generator(mlflow_store, tmp_path, monkeypatch, raw_params):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params | {"train_gan": TINY}))
+    write_processed(tmp_path / "data" / "processed", per_class=24)
+    tiny_classifier().save(tmp_path / "cnn.keras")
+    run_main(train_gan, monkeypatch, "--data", "data/processed", "--feature-model", "cnn.keras", "--model-dir", "models/gan", "--plots", "plots/gan")
+    assert (tmp_path / "plots/gan/samples/epoch_001.png").exists() and json.loads((tmp_path / "models/gan/mlflow.json").read_text())["latent_dim"] == 8
+    evaluate = ["--model-dir", "models/gan", "--feature-model", "cnn.keras", "--data", "data/processed", "--validation", "summary.json", "--metrics", "metrics/gan.json", "--plots", "plots/gan"]
+    client = MlflowClient()
+    (tmp_path / "summary.json").write_text(json.dumps({"success": False}))
+    run_main(evaluate_gan, monkeypatch, *evaluate)
+    assert client.get_registered_model("gan").aliases == {}
+    (tmp_path / "summary.json").write_text(json.dumps({"success": True}))
+    run_main(evaluate_gan, monkeypatch, *evaluate)
+    metrics = json.loads((tmp_path / "metrics/gan.json").read_text())
+    assert metrics["fid_samples"] == 16 and metrics["test_fid"] >= 0 and (tmp_path / "plots/gan/samples.png").exists()
+    champion = client.get_model_version_by_alias("gan", "champion")
+    assert str(champion.version) == "1" and float(champion.tags["test_fid"]) == pytest.approx(metrics["test_fid"])
+    pixels = mlflow.pyfunc.load_model("models:/gan@champion").predict(np.zeros((2, 8), np.float32))
+    assert pixels.shape == (2, 28, 28, 1) and 0 <= pixels.min() and pixels.max() <= 255
