@@ -19,11 +19,11 @@ from matplotlib.figure import Figure
 
 from stages.common.arrays import read_json, write_json
 from stages.common.cli import StageError, run_stage
-from stages.common.gan import FEATURE_LAYER, feature_extractor, fid, sample_grid
+from stages.common.gan import feature_extractor, fid, sample_grid
 from stages.common.params import load_params
 from stages.common.registry import promote_if_better
 from stages.common.tracking import resumed_run
-from stages.common.training import load_split
+from stages.common.training import FEATURE_LAYER, load_split
 
 logger = logging.getLogger(__name__)
 CHAMPION_METRIC = "test_fid"

@@ -64,6 +64,7 @@ QUICK = {
     "data": {"dataset": "digits"},
     "train_cnn": {"epochs": 1},
     "train_gan": {"epochs": 1, "max_images": 256, "fid_samples": 100},
+    "train_transfer": {"epochs": 1, "fine_tune_epochs": 1},
 }
 
 
@@ -85,15 +86,16 @@ def test_repro_runs_once_then_only_what_changed(repo):
     ran, result = repro(repo)
     assert ran == [] and "Data and pipelines are up to date" in result.stdout
 
+    # prepare_transfer validates its task with the validate params too.
     set_params(repo, validate={"max_kl_divergence": 0.1})
-    assert repro(repo)[0] == ["validate"]
+    assert sorted(repro(repo)[0]) == ["prepare_transfer", "validate"]
     set_params(repo, visualize={"rows": 2})
-    assert repro(repo)[0] == ["visualize@cnn"]
+    assert sorted(repro(repo)[0]) == ["visualize@cnn", "visualize@transfer"]
     set_params(repo, evaluate={"batch_size": 64})
-    assert repro(repo)[0] == ["evaluate@cnn"]
+    assert sorted(repro(repo)[0]) == ["evaluate@cnn", "evaluate@transfer", "evaluate_gan"]
     # Same outputs from a changed stage: DVC stops there and reruns nothing downstream.
-    (repo / "stages/preprocess.py").write_text((repo / "stages/preprocess.py").read_text() + "\n# touched\n")
-    assert repro(repo)[0] == ["preprocess"]
+    (repo / "stages/validate.py").write_text((repo / "stages/validate.py").read_text() + "\n# touched\n")
+    assert sorted(repro(repo)[0]) == ["prepare_transfer", "validate"]
     assert "up to date" in run(repo, "dvc", "status").stdout
 
 

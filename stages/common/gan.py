@@ -22,9 +22,9 @@ from keras import layers
 from matplotlib.figure import Figure
 
 from stages.common.cli import StageError
+from stages.common.training import feature_model
 
 logger = logging.getLogger(__name__)
-FEATURE_LAYER = "features"
 GRID_SIDE = 4
 
 
@@ -103,11 +103,7 @@ class DCGAN(keras.Model):
 
 
 def feature_extractor(classifier: keras.Model) -> keras.Model:
-    """The classifier cut at its `features` layer: pixels in [0, 1] in, activations out."""
-    names = [layer.name for layer in classifier.layers]
-    if FEATURE_LAYER not in names:
-        raise StageError(f"the FID feature model has no layer named {FEATURE_LAYER!r}; its layers: {', '.join(names)}")
-    return keras.Model(classifier.inputs, classifier.get_layer(FEATURE_LAYER).output, name="fid_features")
+    return feature_model(classifier, "fid_features")
 
 
 def frechet_distance(real_features: np.ndarray, generated_features: np.ndarray) -> float:

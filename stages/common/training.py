@@ -16,10 +16,13 @@ import tensorflow as tf
 from keras import layers
 
 from stages.common.arrays import read_json
+from stages.common.cli import StageError
 from stages.common.params import AugmentationParams
 
 logger = logging.getLogger(__name__)
 AUTOTUNE = tf.data.AUTOTUNE
+# The classifiers' penultimate layer: the GAN's FID features and the transfer backbone's output.
+FEATURE_LAYER = "features"
 
 
 def load_split(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -30,6 +33,14 @@ def load_split(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def load_class_names(directory: Path) -> list[str]:
     return read_json(Path(directory) / "classes.json")
+
+
+def feature_model(classifier: keras.Model, name: str) -> keras.Model:
+    """The classifier cut at its `features` layer: pixels in [0, 1] in, feature vector out."""
+    names = [layer.name for layer in classifier.layers]
+    if FEATURE_LAYER not in names:
+        raise StageError(f"{classifier.name} has no layer named {FEATURE_LAYER!r} to cut at; its layers: {', '.join(names)}")
+    return keras.Model(classifier.inputs, classifier.get_layer(FEATURE_LAYER).output, name=name)
 
 
 def augmentation(params: AugmentationParams, seed: int) -> keras.Sequential | None:

@@ -1,0 +1,221 @@
+import copy
+import csv
+import json
+import re
+import sys
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+import yaml
+from keras import layers
+from keras.src.backend import config as keras_config
+from keras.src.utils import file_utils
+
+from stages import train_transfer
+from stages.common.backbones import APPLICATIONS, BackboneError, adapt_inputs, build_backbone
+from stages.common.params import TrainTransferParams, parse_params
+from stages.common.training import TrainingState
+from stages.prepare_transfer import TooFewImages, few_labels, prepare_task, write_task
+from stages.train_transfer import classifier, compare
+from stages.validate import ValidationFailed
+from tests.conftest import ROOT, balanced_labels
+
+# The smallest input each keras.applications backbone accepts keeps these tests fast.
+SMALLEST = {name: application.min_size for name, application in APPLICATIONS.items()}
+PREPROCESS_INPUT = {
+    "inception_v3": keras.applications.inception_v3.preprocess_input,
+    "mobilenet_v2": keras.applications.mobilenet_v2.preprocess_input,
+    "efficientnet_b0": keras.applications.efficientnet.preprocess_input,
+    "resnet50": keras.applications.resnet50.preprocess_input,
+}
+
+
+def transfer_params(**changes) -> TrainTransferParams:
+    values = {
+        "backbone": "pipeline_cnn", "weights": "none", "input_size": 32, "epochs": 1, "fine_tune_epochs": 1, "fine_tune_layers": 2,
+        "batch_size": 16, "learning_rate": 0.003, "fine_tune_learning_rate": 0.0003, "dropout_rate": 0.2, "dense_units": 8,
+    }
+    return TrainTransferParams.model_validate(values | changes)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("name", sorted(APPLICATIONS))
+def test_input_adaptation_is_the_backbones_own_preprocessing_and_loads_safely(name, channels, tmp_path):
+    pixels = keras.Input((28, 28, channels))
+    model = keras.Model(pixels, adapt_inputs(pixels, name, 40))
+    images = np.random.default_rng(0).random((2, 28, 28, channels)).astype(np.float32)
+    resized = keras.ops.convert_to_numpy(keras.ops.image.resize(images, (40, 40)))
+    expected = PREPROCESS_INPUT[name](np.repeat(resized, 3 // channels, axis=-1) * 255)
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=1e-3)
+    model.save(tmp_path / "adapt.keras")
+    loaded = keras.saving.load_model(tmp_path / "adapt.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", sorted(APPLICATIONS))
+def test_each_application_backbone_classifies_grayscale_pipeline_images(name):
+    backbone = build_backbone(name, "none", SMALLEST[name], backbone_model=None)
+    model = classifier(backbone, (28, 28, 1), 10, transfer_params(backbone=name), frozen=True)
+    assert model.output_shape == (None, 10)
+    assert backbone.base.input_shape == (None, SMALLEST[name], SMALLEST[name], 3)
+
+
+def mobilenet_weights() -> keras.Model:
+    keras.utils.set_random_seed(1)
+    return keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(32, 32, 3))
+
+
+def assert_same_weights(model: keras.Model, reference: keras.Model) -> None:
+    assert len(model.weights) == len(reference.weights)
+    for ours, theirs in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_weights_file_is_loaded_into_the_backbone(tmp_path):
+    reference = mobilenet_weights()
+    reference.save_weights(tmp_path / "mobilenet.weights.h5")
+    backbone = build_backbone("mobilenet_v2", str(tmp_path / "mobilenet.weights.h5"), 32, backbone_model=None)
+    assert_same_weights(backbone.base, reference)
+
+
+@pytest.mark.filterwarnings("ignore:`input_shape` is undefined or non-square")
+def test_imagenet_weights_come_from_the_keras_cache_without_network(tmp_path, monkeypatch):
+    # Keras reads KERAS_HOME once, at import, so the already-imported value is patched too.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path))
+    # No internet here: any download attempt fails the test instead of hanging on it.
+    monkeypatch.setattr(file_utils, "urlretrieve", lambda *args, **kwargs: pytest.fail(f"tried to download {args[0]}"))
+    reference = mobilenet_weights()
+    (tmp_path / "models").mkdir()
+    # The name keras.applications.MobileNetV2 asks get_file for (alpha 1.0, no top); inputs
+    # outside 96..224 use the 224 file, whose convolution weights fit any input size.
+    reference.save(tmp_path / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5")
+    backbone = build_backbone("mobilenet_v2", "imagenet", 32, backbone_model=None)
+    assert_same_weights(backbone.base, reference)
+
+
+@pytest.mark.parametrize("name, weights, input_size, message", [
+    ("mobilenet_v2", "missing/file.weights.h5", 32, "no weights file at missing/file.weights.h5; allowed: imagenet, none"),
+    ("inception_v3", "none", 32, "input_size is 32; inception_v3 needs at least 75"),
+    ("pipeline_cnn", "imagenet", 32, "set weights: none"),
+    ("pipeline_cnn", "none", 32, "run `dvc repro train_cnn` first"),
+])
+def test_backbone_errors_say_what_to_change(name, weights, input_size, message, tmp_path):
+    with pytest.raises(BackboneError, match=re.escape(message)):
+        build_backbone(name, weights, input_size, backbone_model=tmp_path / "absent.keras")
+
+
+def test_few_labels_are_balanced_disjoint_and_seeded():
+    labels = np.r_[balanced_labels(3, 10), [0, 0, 1]]
+    train, validation = few_labels(labels, 4, seed=0)
+    assert np.bincount(labels[train]).tolist() == [4, 4, 4] and np.bincount(labels[validation]).tolist() == [4, 4, 4]
+    assert not set(train) & set(validation)
+    assert np.array_equal(train, few_labels(labels, 4, seed=0)[0]) and not np.array_equal(train, few_labels(labels, 4, seed=1)[0])
+    with pytest.raises(TooFewImages, match="class 1 has 11 train images; .*labels_per_class=6 needs 12 .*at most 5"):
+        few_labels(labels, 6, seed=0)
+
+
+@pytest.fixture(scope="module")
+def transfer_data(tmp_path_factory):
+    """Digits at the pipeline's 28×28×1, three labels per class, as prepare_transfer writes them."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    parsed = parse_params(params | {"prepare_transfer": {**params["prepare_transfer"], "labels_per_class": 3}})
+    task = prepare_task(parsed.prepare_transfer, parsed.image, parsed.validation, 0, tmp_path_factory.mktemp("cache"))
+    directory = tmp_path_factory.mktemp("data") / "transfer"
+    write_task(directory, task, "float16")
+    return directory
+
+
+def test_transfer_task_has_the_processed_layout(transfer_data):
+    for split, count in (("train", 30), ("val", 30)):
+        images, labels = np.load(transfer_data / f"{split}_images.npy"), np.load(transfer_data / f"{split}_labels.npy")
+        assert images.shape == (count, 28, 28, 1) and images.dtype == np.float16 and 0 <= images.min() and images.max() <= 1
+        assert labels.dtype == np.uint8 and labels.sum(axis=0).tolist() == [3] * 10
+    summary = json.loads((transfer_data / "summary.json").read_text())
+    assert summary["success"] and summary["num_classes"] == 10
+    assert json.loads((transfer_data / "classes.json").read_text()) == [str(digit) for digit in range(10)]
+
+
+def test_transfer_task_that_breaks_an_expectation_is_refused(make_params, tmp_path):
+    params = make_params(prepare_transfer={"labels_per_class": 3}, validate={"max_kl_divergence": 1e-9})
+    with pytest.raises(ValidationFailed, match=r"(?s)the transfer task \(digits\) failed validation .*test_vs_train: .*KL divergence 1e-09"):
+        prepare_task(params.prepare_transfer, params.image, params.validation, 0, tmp_path)
+
+
+def tiny_cnn(path):
+    """A stand-in for models/cnn/best.keras: pixels in [0, 1], a `features` layer, a softmax."""
+    keras.utils.set_random_seed(0)
+    pixels = keras.Input((28, 28, 1), name="pixels")
+    x = layers.MaxPooling2D(4)(layers.Conv2D(4, 3, activation="relu")(pixels))
+    x = layers.Dense(16, activation="relu", name="features")(layers.Flatten()(x))
+    keras.Model(pixels, layers.Dense(10, activation="softmax", name="probabilities")(x)).save(path)
+    return path
+
+
+def test_scratch_copy_is_newly_initialised_and_all_trainable(tmp_path):
+    backbone = build_backbone("pipeline_cnn", "none", 32, tiny_cnn(tmp_path / "cnn.keras"))
+    backbone.base.trainable = False
+    backbone.unfreeze_top(1)
+    fresh = backbone.fresh().base
+    assert len(backbone.base.trainable_weights) == 2 and len(fresh.trainable_weights) == 4
+    assert not np.array_equal(fresh.get_layer("features").get_weights()[0], backbone.base.get_layer("features").get_weights()[0])
+
+
+def test_pipeline_cnn_refuses_images_of_another_size(tmp_path):
+    backbone = build_backbone("pipeline_cnn", "none", 32, tiny_cnn(tmp_path / "cnn.keras"))
+    with pytest.raises(BackboneError, match=r"the task's images are \(32, 32, 1\) but pipeline_cnn takes \(28, 28, 1\)"):
+        classifier(backbone, (32, 32, 1), 10, transfer_params(), frozen=True)
+
+
+class StopAfter(keras.callbacks.Callback):
+    """Simulates a crash at the end of the given epoch, after the backup was written."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch, self.seen = epoch, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.seen.append(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def test_pipeline_cnn_transfer_resumes_mid_fine_tuning_and_compares_with_scratch(transfer_data, tmp_path):
+    params = transfer_params(epochs=1, fine_tune_epochs=2)
+    model_path = tiny_cnn(tmp_path / "cnn.keras")
+    def states():
+        return {"transfer": TrainingState(tmp_path / "state", "val_accuracy", "max", {}), "scratch": TrainingState(tmp_path / "state" / "scratch", "val_accuracy", "max", {})}
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        compare(build_backbone("pipeline_cnn", "none", 32, model_path), transfer_data, params, 0, states(), {"transfer": [StopAfter(1)], "scratch": []})
+    transfer, scratch = StopAfter(-1), StopAfter(-1)
+    comparison = compare(build_backbone("pipeline_cnn", "none", 32, model_path), transfer_data, params, 0, states(), {"transfer": [transfer], "scratch": [scratch]})
+    assert transfer.seen == [2] and scratch.seen == [0, 1, 2]
+    assert set(comparison) == {"transfer_test_accuracy", "scratch_test_accuracy", "transfer_gain"}
+    assert all(0 <= comparison[key] <= 1 for key in ("transfer_test_accuracy", "scratch_test_accuracy"))
+    with (tmp_path / "state" / "history.csv").open() as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1", "2"]
+    model = keras.saving.load_model(tmp_path / "state" / "best.keras", safe_mode=True)
+    assert model.output_shape == (None, 10)
+
+
+def test_stage_publishes_model_comparison_and_registers_it(transfer_data, tmp_path, mlflow_store, raw_params, monkeypatch):
+    raw = copy.deepcopy(raw_params)
+    raw["train_transfer"] |= {"epochs": 1, "fine_tune_epochs": 1, "batch_size": 16, "dense_units": 8}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    tiny_cnn(tmp_path / "cnn.keras")
+    arguments = ["--data", str(transfer_data), "--backbone-model", "cnn.keras", "--model-dir", "models/transfer", "--plots", "plots/transfer"]
+    monkeypatch.setattr(sys, "argv", ["train_transfer", *arguments])
+    train_transfer.main()
+    comparison = json.loads((tmp_path / "models/transfer/comparison.json").read_text())
+    reference = json.loads((tmp_path / "models/transfer/mlflow.json").read_text())
+    assert reference["registered_model"] == "transfer" and reference["class_names"][0] == "0"
+    assert keras.saving.load_model(tmp_path / "models/transfer/best.keras", safe_mode=True).output_shape == (None, 10)
+    assert (tmp_path / "plots/transfer/history.csv").exists() and not (tmp_path / ".state/transfer").exists()
+    run = mlflow.get_run(reference["run_id"])
+    assert run.data.metrics["transfer_test_accuracy"] == pytest.approx(comparison["transfer_test_accuracy"])
+    assert "scratch_test_accuracy" in run.data.metrics and "scratch_val_accuracy" in run.data.metrics
+    assert run.data.tags["backbone"] == "pipeline_cnn" and run.data.params["train_transfer.fine_tune_layers"] == "2"
