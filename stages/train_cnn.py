@@ -14,9 +14,8 @@ from keras import layers
 
 from stages.common.cli import run_stage
 from stages.common.params import TrainCnnParams, load_params
-from stages.common.training import TrainingState, augmentation, batches, load_class_names, load_split
-from stages.common.tracking import EpochMetrics, dvc_hash, log_keras_model, training_run
-from stages.common.arrays import write_json
+from stages.common.training import TrainingState, augmentation, batches, load_split
+from stages.common.tracking import EpochMetrics, dvc_hash, publish_classifier, training_run
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +82,7 @@ def main() -> None:
     state = TrainingState(args.state_dir, "val_accuracy", "max", {"params": section, "seed": params.seed, "data": dvc_hash(data_key)})
     with training_run("train_cnn", state.directory, {"train_cnn": section, "seed": params.seed}, [data_key]):
         train(args.data, params.train_cnn, params.seed, state, [EpochMetrics()])
-        x_val, _ = load_split(args.data, "val")
-        example = (x_val[:4].astype("float32") * 255).round()
-        best = keras.saving.load_model(state.best_path, safe_mode=True)
-        reference = log_keras_model(state.best_path, "cnn", example, best.predict(example / 255, verbose=0), {"input_scale": 1 / 255})
-        reference["class_names"] = load_class_names(args.data)
-        state.publish(args.model_dir / "best.keras", args.plots / "history.csv")
-        write_json(args.model_dir / "mlflow.json", reference)
+        publish_classifier(state, args.data, "cnn", args.model_dir, args.plots)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ from stages.common.arrays import write_json
 from stages.common.backbones import Backbone, build_backbone
 from stages.common.cli import run_stage
 from stages.common.params import TrainTransferParams, load_params
-from stages.common.tracking import EpochMetrics, dvc_hash, log_keras_model, training_run
-from stages.common.training import TrainingState, batches, load_class_names, load_split
+from stages.common.tracking import EpochMetrics, dvc_hash, publish_classifier, training_run
+from stages.common.training import TrainingState, batches, load_split
 
 logger = logging.getLogger(__name__)
 
@@ -136,14 +136,8 @@ def main() -> None:
         mlflow.set_tags({"backbone": section.backbone, "weights": section.weights})
         comparison = compare(backbone, args.data, section, params.seed, states, {"transfer": [EpochMetrics()], "scratch": [ScratchMetrics()]})
         mlflow.log_metrics(comparison)
-        x_val, _ = load_split(args.data, "val")
-        example = (x_val[:4].astype("float32") * 255).round()
-        best = keras.saving.load_model(state.best_path, safe_mode=True)
-        reference = log_keras_model(state.best_path, "transfer", example, best.predict(example / 255, verbose=0), {"input_scale": 1 / 255})
-        reference["class_names"] = load_class_names(args.data)
-        state.publish(args.model_dir / "best.keras", args.plots / "history.csv")
+        publish_classifier(state, args.data, "transfer", args.model_dir, args.plots)
         write_json(args.model_dir / "comparison.json", comparison)
-        write_json(args.model_dir / "mlflow.json", reference)
 
 
 if __name__ == "__main__":

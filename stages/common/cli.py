@@ -16,5 +16,5 @@ def run_stage(main: Callable[[], None]) -> None:
     try:
         main()
     except StageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        sys.stderr.write(f"error: {error}\n")
         sys.exit(1)

@@ -18,7 +18,8 @@ import numpy as np
 import yaml
 from mlflow.models import infer_signature
 
-from stages.common.arrays import read_json
+from stages.common.arrays import read_json, write_json
+from stages.common.training import TrainingState, load_class_names, load_split
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,18 @@ def log_keras_model(keras_file: Path, registered_name: str, example: np.ndarray,
         pip_requirements=[f"{package}=={version}" for package, version in _versions().items()],
     )
     return {"run_id": mlflow.active_run().info.run_id, "model_uri": info.model_uri, "registered_model": registered_name, "version": str(info.registered_model_version)}
+
+
+def publish_classifier(state: TrainingState, data: Path, registered_name: str, model_dir: Path, plots: Path) -> None:
+    """Register the best checkpoint as a raw-pixel classifier, then publish it, its history and
+    `mlflow.json` (the run and registered version) into the DVC outs."""
+    images, _ = load_split(data, "val")
+    example = (np.asarray(images[:4], np.float32) * 255).round()
+    best = keras.saving.load_model(state.best_path, safe_mode=True)
+    reference = log_keras_model(state.best_path, registered_name, example, best.predict(example / 255, verbose=0), {"input_scale": 1 / 255})
+    reference["class_names"] = load_class_names(data)
+    state.publish(Path(model_dir) / "best.keras", Path(plots) / "history.csv")
+    write_json(Path(model_dir) / "mlflow.json", reference)
 
 
 def _versions() -> dict[str, str]:
