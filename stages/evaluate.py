@@ -16,10 +16,10 @@ import mlflow
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
-from stages.common.arrays import read_json, write_json
+from stages.common.arrays import write_json
 from stages.common.cli import run_stage
 from stages.common.params import load_params
-from stages.common.registry import promote_if_better
+from stages.common.registry import gate_run
 from stages.common.tracking import resumed_run
 from stages.common.training import load_class_names, load_split
 
@@ -73,14 +73,11 @@ def main() -> None:
     args.metrics.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.metrics, metrics)
     write_predictions(args.plots / "predictions.csv", labels.argmax(axis=1), predicted, class_names)
-    reference = read_json(args.model_dir / "mlflow.json")
     with resumed_run(args.model_dir / "mlflow.json"):
         mlflow.log_metrics({key: value for key, value in metrics.items() if isinstance(value, float)})
         mlflow.log_metrics({f"test_f1.{name}": scores["f1"] for name, scores in metrics["per_class"].items()})
         mlflow.log_artifact(str(args.metrics), artifact_path="metrics")
-        data_valid = bool(read_json(args.validation).get("success"))
-        decision = promote_if_better(reference["registered_model"], reference["version"], CHAMPION_METRIC, metrics[CHAMPION_METRIC], True, data_valid)
-        mlflow.set_tags({"champion": str(decision.promoted).lower(), "champion_decision": decision.reason})
+        decision = gate_run(args.model_dir, args.validation, CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True)
     logger.info("%s: test accuracy %.4f, loss %.4f; champion: %s", args.model_dir.name, metrics["test_accuracy"], metrics["test_loss"], decision.reason)
 
 

@@ -17,11 +17,11 @@ import mlflow
 import numpy as np
 from matplotlib.figure import Figure
 
-from stages.common.arrays import read_json, write_json
+from stages.common.arrays import write_json
 from stages.common.cli import StageError, run_stage
 from stages.common.gan import feature_extractor, fid, sample_grid
 from stages.common.params import load_params
-from stages.common.registry import promote_if_better
+from stages.common.registry import gate_run
 from stages.common.tracking import resumed_run
 from stages.common.training import FEATURE_LAYER, load_split
 
@@ -58,14 +58,11 @@ def main() -> None:
     write_json(args.metrics, metrics)
     args.plots.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.plots / "samples.png", dpi=80)
-    reference = read_json(args.model_dir / "mlflow.json")
     with resumed_run(args.model_dir / "mlflow.json"):
         mlflow.log_metric(CHAMPION_METRIC, test_fid)
         mlflow.log_artifact(str(args.metrics), artifact_path="metrics")
         mlflow.log_figure(figure, "plots/samples.png")
-        data_valid = bool(read_json(args.validation).get("success"))
-        decision = promote_if_better(reference["registered_model"], reference["version"], CHAMPION_METRIC, test_fid, False, data_valid)
-        mlflow.set_tags({"champion": str(decision.promoted).lower(), "champion_decision": decision.reason})
+        decision = gate_run(args.model_dir, args.validation, CHAMPION_METRIC, test_fid, higher_is_better=False)
     logger.info("%s: test FID %.2f on %d samples; champion: %s", args.model_dir.name, test_fid, params.train_gan.fid_samples, decision.reason)
 
 

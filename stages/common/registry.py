@@ -6,9 +6,13 @@ compares like with like and the MLflow UI shows the figure beside each version.
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+
+from stages.common.arrays import read_json
 
 logger = logging.getLogger(__name__)
 CHAMPION = "champion"
@@ -45,6 +49,16 @@ def promote_if_better(name: str, version: str, metric: str, value: float, higher
     client.set_registered_model_alias(name, CHAMPION, str(version))
     previous = f"champion v{current.version}'s {current.tags[metric]}" if current else "no previous champion"
     return _decided(name, version, Decision(True, f"{metric} {value:.4f} beats {previous}"))
+
+
+def gate_run(model_dir: Path, validation_summary: Path, metric: str, value: float, higher_is_better: bool) -> Decision:
+    """The gate for the version a training stage registered (`<model_dir>/mlflow.json`), with
+    data validity from validate's summary; the decision is also tagged on the active run."""
+    reference = read_json(Path(model_dir) / "mlflow.json")
+    data_valid = bool(read_json(validation_summary).get("success"))
+    decision = promote_if_better(reference["registered_model"], reference["version"], metric, value, higher_is_better, data_valid)
+    mlflow.set_tags({"champion": str(decision.promoted).lower(), "champion_decision": decision.reason})
+    return decision
 
 
 def _decided(name: str, version: str, decision: Decision) -> Decision:
