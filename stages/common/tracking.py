@@ -44,7 +44,13 @@ def provenance(stage: str, data_paths: list[str]) -> dict[str, str]:
     tags["git_dirty"] = str(bool(_git("status", "--porcelain", "--untracked-files=no"))).lower()
     for path in data_paths:
         tags[f"dvc_hash:{path}"] = dvc_hash(path) or "untracked"
-    return tags
+    return tags | orchestration_tags()
+
+
+def orchestration_tags() -> dict[str, str]:
+    """The Prefect flow run that started this stage and its params overrides, when one did."""
+    variables = {"prefect_flow_run_id": "IMAGEPIPE_FLOW_RUN_ID", "param_overrides": "IMAGEPIPE_PARAM_OVERRIDES"}
+    return {tag: os.environ[variable] for tag, variable in variables.items() if os.environ.get(variable)}
 
 
 def dvc_hash(path: str, lock: Path = Path("dvc.lock")) -> str | None:

@@ -1,0 +1,97 @@
+"""The DVC pipeline as a Prefect flow: one task per stage of `dvc.yaml`, independent stages at once.
+
+Each task is `dvc repro --single-item <stage>` (see flows/dvc.py), so a flow run leaves the
+workspace, dvc.lock and the cache as `dvc repro` would. Stages that `dvc status` reports up
+to date, with nothing upstream to run, finish at once in the state `Skipped` without starting
+DVC. Training stages (`train_*`) each hold a GPU of this host while they run.
+"""
+
+import json
+from pathlib import Path
+
+from prefect import flow, get_run_logger, runtime, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import wait
+from prefect.states import Completed
+
+from flows import dvc_commands, param_overrides, report
+from flows.dag import Stage, needs_repro, read_dag
+from flows.gpus import GpuSlots, visible_gpus
+
+# A download can fail for reasons that pass (a mirror down, a timeout); a failed validation or
+# a crashed training cannot, and retrying them would only hide the error.
+RETRIES = {"download": 2, "prepare_transfer": 2}
+RETRY_DELAY_SECONDS = 10
+
+
+@task(cache_policy=NO_CACHE)
+def reproduce(root: Path, stage: Stage, env: dict[str, str], slots: GpuSlots, upstream: dict[str, str]) -> str:
+    """Reproduce one stage; `upstream` maps each upstream stage to what it did."""
+    logger = get_run_logger()
+    if not needs_repro(stage, {name for name, outcome in upstream.items() if outcome != "skipped"}):
+        return Completed(name="Skipped", message=f"'{stage.name}' is up to date", data="skipped")
+    gpu = slots.hold() if stage.is_training else GpuSlots([]).hold()
+    with gpu as gpu_env:
+        if gpu_env:
+            logger.info("running on GPU %s", gpu_env["CUDA_VISIBLE_DEVICES"])
+        return dvc_commands.repro_stage(root, stage.name, {**env, **gpu_env}, logger.info)
+
+
+@flow(name="pipeline")
+def pipeline(
+    targets: list[str] | None = None,
+    set_params: list[str] | None = None,
+    experiment_name: str | None = None,
+    dvc_remote: str | None = None,
+) -> dict[str, str]:
+    """Reproduce dvc.yaml's stages (or `targets` and what they need), like `dvc repro`.
+
+    set_params: overrides in `dvc exp run -S` syntax, e.g. `train_cnn.epochs=3`; the run is then
+    saved as a DVC experiment (experiment_name, or the flow run's name).
+    dvc_remote: a DVC remote shared by several workers: its run cache is pulled first, so stages
+    another host already ran are restored instead of rerun, and everything is pushed after.
+    """
+    root = Path.cwd()
+    overrides = set_params or []
+    if overrides:
+        param_overrides.apply(root, overrides)
+    if dvc_remote:
+        dvc_commands.dvc(root, "pull", "--run-cache", "--allow-missing", "--remote", dvc_remote)
+    recorded = dvc_commands.lock_order(root)
+    dag = read_dag(root, targets)
+    outcomes = run_stages(root, dag, _stage_environment(overrides))
+    dvc_commands.order_lock(root, recorded, [stage.name for stage in dag])
+    if overrides:
+        name = experiment_name or runtime.flow_run.name
+        dvc_commands.dvc(root, "exp", "save", "--force", "--name", name)
+        get_run_logger().info("saved as DVC experiment %r (`dvc exp show`)", name)
+    if dvc_remote:
+        dvc_commands.dvc(root, "push", "--run-cache", "--remote", dvc_remote)
+    report.publish(root, runtime.flow_run.name, overrides)
+    return outcomes
+
+
+def run_stages(root: Path, dag: list[Stage], env: dict[str, str]) -> dict[str, str]:
+    """Submit every stage after its upstream stages; raise the first failure once all have ended."""
+    slots = GpuSlots(visible_gpus())
+    futures = {}
+    for stage in dag:
+        upstream = {name: futures[name] for name in stage.upstream if name in futures}
+        task_for_stage = reproduce.with_options(
+            name=stage.name,
+            task_run_name=stage.name,
+            retries=RETRIES.get(stage.name, 0),
+            retry_delay_seconds=RETRY_DELAY_SECONDS,
+            tags={"training"} if stage.is_training else set(),
+        )
+        futures[stage.name] = task_for_stage.submit(root, stage, env, slots, upstream)
+    wait(list(futures.values()))
+    for name, future in futures.items():
+        if future.state.is_failed():
+            future.result()  # raises the stage's error, e.g. the failed expectations
+    return {name: future.result() for name, future in futures.items()}
+
+
+def _stage_environment(overrides: list[str]) -> dict[str, str]:
+    """Tell the stages which flow run started them and with which overrides (MLflow tags)."""
+    return {"IMAGEPIPE_FLOW_RUN_ID": str(runtime.flow_run.id), "IMAGEPIPE_PARAM_OVERRIDES": json.dumps(overrides)}

@@ -1,0 +1,54 @@
+"""What a flow run leaves in the Prefect UI: metrics per model with MLflow links, and GT vs PR grids.
+
+Everything is read from the files the stages wrote: `dvc metrics show` (the metrics files
+dvc.yaml declares), `models/<model>/mlflow.json` (run id and registered version) and
+`plots/<model>/gt_vs_pr.png`.
+"""
+
+import base64
+import json
+import os
+from pathlib import Path
+
+from prefect.artifacts import create_markdown_artifact
+
+from flows.dvc_commands import dvc
+
+LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves the default sqlite store
+
+
+def mlflow_ui() -> str:
+    """The MLflow UI address for links: the tracking server when there is one, else `mlflow ui`'s."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_MLFLOW_UI
+
+
+def metrics_table(metrics: dict[str, dict], models: dict[str, dict], ui: str) -> str:
+    """A markdown table: one row per metrics file, its scalar metrics, the MLflow run and model."""
+    rows = ["| metrics file | metrics | MLflow run | registered model |", "|---|---|---|---|"]
+    for path, values in sorted(metrics.items()):
+        scalars = ", ".join(f"{key} = {_number(value)}" for key, value in sorted(values.items()) if isinstance(value, (int, float)))
+        model = models.get(Path(path).stem) or models.get(Path(path).parent.name) or {}
+        run = f"[{model['run_id'][:8]}]({ui}/#/runs/{model['run_id']})" if model else ""
+        name, version = model.get("registered_model"), model.get("version")
+        registered = f"[{name} v{version}]({ui}/#/models/{name}/versions/{version})" if name and version else ""
+        rows.append(f"| `{path}` | {scalars} | {run} | {registered} |")
+    return "\n".join(rows)
+
+
+def publish(root: Path, flow_run_name: str, overrides: list[str]) -> None:
+    """Create this flow run's artifacts: the metrics summary and one GT vs PR grid per model."""
+    shown = json.loads(dvc(root, "metrics", "show", "--json") or "{}")
+    metrics = {path: entry.get("data", {}) for path, entry in shown.get("", {}).get("data", {}).items()}
+    models = {path.parent.name: json.loads(path.read_text()) for path in sorted(root.glob("models/*/mlflow.json"))}
+    header = f"# Pipeline run `{flow_run_name}`\n\nParams overrides: {', '.join(f'`{o}`' for o in overrides) or 'none'}\n\n"
+    create_markdown_artifact(header + metrics_table(metrics, models, mlflow_ui()), key="pipeline-metrics", description="Metrics per model")
+    for grid in sorted(root.glob("plots/*/gt_vs_pr.png")):
+        model = grid.parent.name
+        image = base64.b64encode(grid.read_bytes()).decode()
+        markdown = f"# Ground truth vs prediction: {model}\n\n![GT vs PR grid for {model}](data:image/png;base64,{image})"
+        create_markdown_artifact(markdown, key=f"gt-vs-pr-{model}", description=f"GT vs PR grid, {model}")
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

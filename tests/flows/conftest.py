@@ -1,0 +1,128 @@
+"""A real Prefect server on loopback for the flow tests, with process workers started per test."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import FlowRun, TaskRun
+from prefect.deployments import run_deployment
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class PrefectServer:
+    api_url: str
+    home: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment for Prefect commands and workers talking to this server."""
+        return {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+        }
+
+    def cli(self, cwd: Path, *args: str) -> str:
+        result = subprocess.run(["prefect", *args], cwd=cwd, env=self.env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise AssertionError(f"prefect {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def run(self, deployment: str, parameters: dict | None = None, timeout: float = 900) -> FlowRun:
+        """Trigger a deployment run and wait for it to end, as `prefect deployment run --watch` does."""
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
+            return run_deployment(deployment, parameters=parameters or {}, timeout=timeout, poll_interval=1)
+
+    def task_runs(self, flow_run: FlowRun) -> dict[str, TaskRun]:
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
+        return {run.name: run for run in runs}
+
+    def logs(self, flow_run: FlowRun) -> str:
+        from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
+        return "\n".join(log.message for log in logs)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory) -> PrefectServer:
+    """`prefect server start` on a free loopback port with its own PREFECT_HOME; stopped afterwards."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    server = PrefectServer(f"http://127.0.0.1:{port}/api", home)
+    log = (home / "server.log").open("w")
+    process = subprocess.Popen(
+        ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=server.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        wait_until_healthy(server.api_url, process, home / "server.log")
+        for pool in ("cpu", "gpu"):
+            server.cli(home, "work-pool", "create", pool, "--type", "process", "--overwrite")
+        yield server
+    finally:
+        stop(process)
+        log.close()
+
+
+def wait_until_healthy(api_url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{api_url}/health", timeout=2)
+            return
+        except OSError:
+            assert process.poll() is None, f"prefect server exited:\n{log.read_text()}"
+            time.sleep(0.5)
+    raise AssertionError(f"prefect server not healthy after {timeout} s:\n{log.read_text()}")
+
+
+@contextlib.contextmanager
+def worker(server: PrefectServer, pool: str, workspace: Path, extra_env: dict[str, str] | None = None):
+    """`prefect worker start --pool <pool>` on this host, running flows in `workspace`."""
+    log_path = workspace.parent / f"worker-{pool}-{workspace.name}.log"
+    env = {**server.env, "IMAGEPIPE_WORKSPACE": str(workspace), **(extra_env or {})}
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            ["prefect", "worker", "start", "--pool", pool, "--type", "process"],
+            cwd=workspace, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            yield log_path
+        finally:
+            stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
