@@ -1,5 +1,6 @@
 """The pipeline's DAG, read from `dvc.yaml` through DVC itself: never restated here."""
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,9 @@ class Stage:
 
 def read_dag(root: Path, targets: list[str] | None = None) -> list[Stage]:
     """The stages `dvc repro [targets]` would consider, in the order it would run them."""
-    # `_wait_for_lock` is what `dvc --wait-for-lock` sets: wait while a stage records its results.
-    with Repo(str(root), _wait_for_lock=True) as repo:
+    # Stage addresses are relative to the working directory, as on DVC's command line; the
+    # flow runs `dvc repro <address>` in root. `_wait_for_lock` is `dvc --wait-for-lock`.
+    with contextlib.chdir(root), Repo(".", _wait_for_lock=True) as repo:
         graph = get_active_graph(repo.index.graph)
         pipeline = {stage.addressing: stage for stage in graph if isinstance(stage, PipelineStage)}
         unknown = sorted(set(targets or []) - set(pipeline))

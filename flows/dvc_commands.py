@@ -39,9 +39,13 @@ def dvc(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
-def repro_stage(root: Path, name: str, env: dict[str, str], log: Callable[[str], None]) -> str:
-    """Reproduce one stage, streaming its output to log. Returns `skipped`, `restored` or `ran`."""
-    command = [*_dvc_command(), "--wait-for-lock", "repro", "--single-item", name]
+def repro_stage(root: Path, name: str, env: dict[str, str], log: Callable[[str], None], pull: bool = False) -> str:
+    """Reproduce one stage, streaming its output to log. Returns `skipped`, `restored` or `ran`.
+
+    pull: `dvc repro --pull`, which restores the stage from the default remote's run cache when
+    it ran elsewhere with the same code, params and data.
+    """
+    command = [*_dvc_command(), "--wait-for-lock", "repro", "--single-item", name, *(["--pull"] if pull else [])]
     process = subprocess.Popen(
         command, cwd=root, env=_environment(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     )
@@ -89,6 +93,28 @@ def order_lock(root: Path, before: list[str], plan: list[str]) -> None:
         order = [name for name in before + plan if name in stages]
         order += [name for name in stages if name not in order]
         data["stages"] = {name: stages[name] for name in dict.fromkeys(order)}
+
+
+def push(root: Path) -> None:
+    """`dvc push --run-cache` to the default remote, plus what it leaves out.
+
+    DVC 3.67 pushes run-cache entries but not the objects of their `cache: false` outputs
+    (history.csv, metrics files), although restoring the entry on another host needs them;
+    the entry is then unusable there and the stage reruns. Those objects are in the local
+    cache (DVC commits them when it saves a run-cache entry), so they are pushed here too.
+    """
+    from dvc.repo import Repo
+
+    dvc(root, "push", "--run-cache")
+    with Repo(str(root), _wait_for_lock=True) as repo:
+        objects = set()
+        for out in (out for stage in repo.index.stages for out in stage.outs):
+            if out.use_cache or not out.hash_info or not out.cache.exists(out.hash_info.value):
+                continue
+            out.use_cache = True  # on this in-memory copy only, so that DVC lists its objects
+            for found in out.get_used_objs().values():
+                objects |= found
+        repo.cloud.push(objects)
 
 
 def _dvc_command() -> list[str]:

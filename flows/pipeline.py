@@ -25,7 +25,7 @@ RETRY_DELAY_SECONDS = 10
 
 
 @task(cache_policy=NO_CACHE)
-def reproduce(root: Path, stage: Stage, env: dict[str, str], slots: GpuSlots, upstream: dict[str, str]) -> str:
+def reproduce(root: Path, stage: Stage, env: dict[str, str], slots: GpuSlots, pull: bool, upstream: dict[str, str]) -> str:
     """Reproduce one stage; `upstream` maps each upstream stage to what it did."""
     logger = get_run_logger()
     if not needs_repro(stage, {name for name, outcome in upstream.items() if outcome != "skipped"}):
@@ -34,7 +34,7 @@ def reproduce(root: Path, stage: Stage, env: dict[str, str], slots: GpuSlots, up
     with gpu as gpu_env:
         if gpu_env:
             logger.info("running on GPU %s", gpu_env["CUDA_VISIBLE_DEVICES"])
-        return dvc_commands.repro_stage(root, stage.name, {**env, **gpu_env}, logger.info)
+        return dvc_commands.repro_stage(root, stage.name, {**env, **gpu_env}, logger.info, pull)
 
 
 @flow(name="pipeline")
@@ -42,36 +42,36 @@ def pipeline(
     targets: list[str] | None = None,
     set_params: list[str] | None = None,
     experiment_name: str | None = None,
-    dvc_remote: str | None = None,
+    share_through_dvc_remote: bool = False,
 ) -> dict[str, str]:
     """Reproduce dvc.yaml's stages (or `targets` and what they need), like `dvc repro`.
 
     set_params: overrides in `dvc exp run -S` syntax, e.g. `train_cnn.epochs=3`; the run is then
     saved as a DVC experiment (experiment_name, or the flow run's name).
-    dvc_remote: a DVC remote shared by several workers: its run cache is pulled first, so stages
-    another host already ran are restored instead of rerun, and everything is pushed after.
+    share_through_dvc_remote: hosts share results through the workspace's default DVC remote.
+    Each stage runs as `dvc repro --pull`, so a stage another host already ran with the same
+    code, params and data is restored from the remote's run cache instead of rerun; the
+    outputs and run cache are pushed at the end.
     """
     root = Path.cwd()
     overrides = set_params or []
     if overrides:
         param_overrides.apply(root, overrides)
-    if dvc_remote:
-        dvc_commands.dvc(root, "pull", "--run-cache", "--allow-missing", "--remote", dvc_remote)
     recorded = dvc_commands.lock_order(root)
     dag = read_dag(root, targets)
-    outcomes = run_stages(root, dag, _stage_environment(overrides))
+    outcomes = run_stages(root, dag, _stage_environment(overrides), pull=share_through_dvc_remote)
     dvc_commands.order_lock(root, recorded, [stage.name for stage in dag])
     if overrides:
         name = experiment_name or runtime.flow_run.name
         dvc_commands.dvc(root, "exp", "save", "--force", "--name", name)
         get_run_logger().info("saved as DVC experiment %r (`dvc exp show`)", name)
-    if dvc_remote:
-        dvc_commands.dvc(root, "push", "--run-cache", "--remote", dvc_remote)
+    if share_through_dvc_remote:
+        dvc_commands.push(root)
     report.publish(root, runtime.flow_run.name, overrides)
     return outcomes
 
 
-def run_stages(root: Path, dag: list[Stage], env: dict[str, str]) -> dict[str, str]:
+def run_stages(root: Path, dag: list[Stage], env: dict[str, str], pull: bool) -> dict[str, str]:
     """Submit every stage after its upstream stages; raise the first failure once all have ended."""
     slots = GpuSlots(visible_gpus())
     futures = {}
@@ -84,7 +84,7 @@ def run_stages(root: Path, dag: list[Stage], env: dict[str, str]) -> dict[str, s
             retry_delay_seconds=RETRY_DELAY_SECONDS,
             tags={"training"} if stage.is_training else set(),
         )
-        futures[stage.name] = task_for_stage.submit(root, stage, env, slots, upstream)
+        futures[stage.name] = task_for_stage.submit(root, stage, env, slots, pull, upstream)
     wait(list(futures.values()))
     for name, future in futures.items():
         if future.state.is_failed():

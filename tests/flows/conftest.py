@@ -126,3 +126,21 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@contextlib.contextmanager
+def mlflow_server(directory: Path):
+    """`mlflow server` on loopback with a sqlite store and proxied artifacts; yields its URI."""
+    port = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    command = [
+        "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{directory / 'mlflow.db'}", "--artifacts-destination", str(directory / "artifacts"),
+    ]
+    with (directory / "server.log").open("w") as log:
+        process = subprocess.Popen(command, env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until_healthy(f"http://127.0.0.1:{port}", process, directory / "server.log")
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop(process)
