@@ -1,18 +1,18 @@
 """What a flow run leaves in the Prefect UI: metrics per model with MLflow links, and GT vs PR grids.
 
-Everything is read from the files the stages wrote: `dvc metrics show` (the metrics files
+Everything is read from the files the stages wrote: DVC's metrics (the metrics files
 dvc.yaml declares), `models/<model>/mlflow.json` (run id and registered version) and
 `plots/<model>/gt_vs_pr.png`.
 """
 
 import base64
+import contextlib
 import json
 import os
 from pathlib import Path
 
+from dvc.repo import Repo
 from prefect.artifacts import create_markdown_artifact
-
-from flows.dvc_commands import dvc
 
 LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves the default sqlite store
 
@@ -38,7 +38,8 @@ def metrics_table(metrics: dict[str, dict], models: dict[str, dict], ui: str) ->
 
 def publish(root: Path, flow_run_name: str, overrides: list[str]) -> None:
     """Create this flow run's artifacts: the metrics summary and one GT vs PR grid per model."""
-    shown = json.loads(dvc(root, "metrics", "show", "--json") or "{}")
+    with contextlib.chdir(root), Repo(".") as repo:
+        shown = repo.metrics.show()
     metrics = {path: entry.get("data", {}) for path, entry in shown.get("", {}).get("data", {}).items()}
     models = {path.parent.name: json.loads(path.read_text()) for path in sorted(root.glob("models/*/mlflow.json"))}
     header = f"# Pipeline run `{flow_run_name}`\n\nParams overrides: {', '.join(f'`{o}`' for o in overrides) or 'none'}\n\n"

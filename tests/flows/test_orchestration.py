@@ -111,11 +111,11 @@ def dvc(repo: Path, *args: str) -> str:
 def test_a_training_concurrency_limit_holds_across_the_flow(prefect_server, tmp_path):
     repo = make_toy_repo(tmp_path / "toy")
     prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
-    prefect_server.cli(repo, "concurrency-limit", "create", "training", "1")
+    prefect_server.cli(repo, "global-concurrency-limit", "create", "training", "--limit", "1")
     try:
         with worker(prefect_server, "gpu", repo):
             flow_run = prefect_server.run("pipeline/full-run")
     finally:
-        prefect_server.cli(repo, "concurrency-limit", "delete", "training")
+        prefect_server.cli(repo, "--no-prompt", "global-concurrency-limit", "delete", "training")
     assert flow_run.state.is_completed(), prefect_server.logs(flow_run)
     assert most_at_once([timings(repo)[f"train_{name}"] for name in "abc"]) == 1
