@@ -10,11 +10,13 @@ import logging
 from pathlib import Path
 
 import keras
+import mlflow
 from keras import layers
 
+from stages.common.accelerator import configure
 from stages.common.cli import run_stage
 from stages.common.params import TrainCnnParams, load_params
-from stages.common.training import TrainingState, augmentation, batches, load_split
+from stages.common.training import TrainingState, augmentation, batches, load_split, probabilities
 from stages.common.tracking import EpochMetrics, dvc_hash, publish_classifier, training_run
 
 logger = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ def course_cnn(input_shape: tuple, num_classes: int, dropout_rate: float) -> ker
     x = layers.Conv2D(64, 3, activation="relu")(x)
     x = layers.Flatten()(x)
     x = layers.Dense(64, activation="relu", name="features")(x)
-    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax", name="probabilities")(x), name="course_cnn")
+    return keras.Model(inputs, probabilities(num_classes)(x), name="course_cnn")
 
 
 def batchnorm_cnn(input_shape: tuple, num_classes: int, dropout_rate: float) -> keras.Model:
@@ -50,7 +52,7 @@ def batchnorm_cnn(input_shape: tuple, num_classes: int, dropout_rate: float) -> 
     x = layers.Dropout(dropout_rate)(x)
     x = layers.Dense(128, activation="relu", name="features")(x)
     x = layers.Dropout(dropout_rate)(x)
-    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax", name="probabilities")(x), name="batchnorm_cnn")
+    return keras.Model(inputs, probabilities(num_classes)(x), name="batchnorm_cnn")
 
 
 ARCHITECTURES = {"course": course_cnn, "batchnorm": batchnorm_cnn}
@@ -77,11 +79,14 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, default=Path(".state/cnn"), help="checkpoints for resuming")
     args = parser.parse_args()
     params = load_params(args.params)
+    accelerator, strategy = configure(params.accelerator)
     section = params.train_cnn.model_dump()
     data_key = str(args.data)
     state = TrainingState(args.state_dir, "val_accuracy", "max", {"params": section, "seed": params.seed, "data": dvc_hash(data_key)})
     with training_run("train_cnn", state.directory, {"train_cnn": section, "seed": params.seed}, [data_key]):
-        train(args.data, params.train_cnn, params.seed, state, [EpochMetrics()])
+        mlflow.set_tags(accelerator.tags())
+        with strategy.scope():
+            train(args.data, params.train_cnn, params.seed, state, [EpochMetrics()])
         publish_classifier(state, args.data, "cnn", args.model_dir, args.plots)
 
 

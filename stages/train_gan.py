@@ -12,8 +12,10 @@ import shutil
 from pathlib import Path
 
 import keras
+import mlflow
 import numpy as np
 
+from stages.common.accelerator import configure
 from stages.common.arrays import write_json
 from stages.common.cli import StageError, run_stage
 from stages.common.gan import DCGAN, GanMonitor, feature_extractor
@@ -89,11 +91,15 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, default=Path(".state/gan"), help="checkpoints for resuming")
     args = parser.parse_args()
     params = load_params(args.params)
+    # One device, float32: the GAN's own train_step averages its losses per device, which a
+    # MirroredStrategy would sum across GPUs, and it does no loss scaling for float16.
+    accelerator, _ = configure(params.accelerator, distribute=False, mixed_precision=False)
     section, data_key, feature_key = params.train_gan.model_dump(), str(args.data), str(args.feature_model)
     # Another feature model measures FID on another scale: such state must not be resumed.
     fingerprint = {"params": section, "seed": params.seed, "data": dvc_hash(data_key), "feature_model": dvc_hash(feature_key)}
     state = TrainingState(args.state_dir, "fid", "min", fingerprint)
     with training_run("train_gan", state.directory, {"train_gan": section, "seed": params.seed}, [data_key, feature_key]):
+        mlflow.set_tags(accelerator.tags())
         classifier = keras.saving.load_model(args.feature_model, safe_mode=True)
         train(args.data, params.train_gan, params.seed, classifier, state, [EpochMetrics()])
         noise = np.random.default_rng(params.seed).standard_normal((4, params.train_gan.latent_dim)).astype(np.float32)

@@ -20,12 +20,13 @@ import mlflow
 import numpy as np
 from keras import layers
 
+from stages.common.accelerator import Accelerator, configure
 from stages.common.arrays import write_json
 from stages.common.backbones import Backbone, build_backbone
 from stages.common.cli import run_stage
-from stages.common.params import TrainTransferParams, load_params
+from stages.common.params import Params, TrainTransferParams, load_params
 from stages.common.tracking import EpochMetrics, dvc_hash, publish_classifier, training_run
-from stages.common.training import TrainingState, batches, load_split
+from stages.common.training import TrainingState, batches, load_split, probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def classifier(backbone: Backbone, input_shape: tuple, num_classes: int, params:
         features = layers.GlobalAveragePooling2D(name="pooling")(features)
     x = layers.Dropout(params.dropout_rate)(features)
     x = layers.Dense(params.dense_units, activation="relu", name="head")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    outputs = probabilities(num_classes)(x)
     return keras.Model(pixels, outputs, name=f"{backbone.name}_{'transfer' if frozen else 'scratch'}")
 
 
@@ -126,6 +127,12 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, default=Path(".state/transfer"), help="checkpoints for resuming")
     args = parser.parse_args()
     params = load_params(args.params)
+    accelerator, strategy = configure(params.accelerator)
+    with strategy.scope():
+        train_and_publish(args, params, accelerator)
+
+
+def train_and_publish(args: argparse.Namespace, params: Params, accelerator: Accelerator) -> None:
     section = params.train_transfer
     backbone = build_backbone(section.backbone, section.weights, section.input_size, args.backbone_model)
     data_key, backbone_key = str(args.data), str(args.backbone_model)
@@ -133,7 +140,7 @@ def main() -> None:
     state = TrainingState(args.state_dir, "val_accuracy", "max", fingerprint)
     states = {"transfer": state, "scratch": TrainingState(args.state_dir / "scratch", "val_accuracy", "max", fingerprint)}
     with training_run("train_transfer", state.directory, {"train_transfer": section.model_dump(), "seed": params.seed}, [data_key, backbone_key]):
-        mlflow.set_tags({"backbone": section.backbone, "weights": section.weights})
+        mlflow.set_tags({"backbone": section.backbone, "weights": section.weights, **accelerator.tags()})
         comparison = compare(backbone, args.data, section, params.seed, states, {"transfer": [EpochMetrics()], "scratch": [ScratchMetrics()]})
         mlflow.log_metrics(comparison)
         publish_classifier(state, args.data, "transfer", args.model_dir, args.plots)

@@ -107,8 +107,14 @@ class VisualizeParams(_Section):
     columns: PositiveInt
 
 
+class AcceleratorParams(_Section):
+    mixed_precision: bool = Field(description="mixed_float16 on GPUs with compute capability >= 7.0; never on the CPU")
+    memory_growth: bool
+
+
 class Params(_Section):
     seed: int = Field(ge=0)
+    accelerator: AcceleratorParams
     image: ImageParams
     data: DataParams
     # `validate` would shadow pydantic's BaseModel.validate, hence the alias.

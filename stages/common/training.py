@@ -25,6 +25,12 @@ AUTOTUNE = tf.data.AUTOTUNE
 FEATURE_LAYER = "features"
 
 
+def probabilities(num_classes: int) -> layers.Dense:
+    """The classifiers' softmax output, in float32 even under mixed precision (a float16 softmax
+    and loss lose precision; Keras's mixed precision guide does the same)."""
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")
+
+
 def load_split(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(images in [0, 1], one-hot labels) of a preprocess output split, memory-mapped."""
     directory = Path(directory)

@@ -40,7 +40,7 @@ def test_missing_key_and_unknown_section(raw_params):
         parse_params(raw_params)
     message = str(caught.value)
     assert "seed: missing" in message
-    assert "trainn: unknown key; allowed keys here: seed, image, data, validate, preprocess, train_cnn" in message
+    assert "trainn: unknown key; allowed keys here: seed, accelerator, image, data, validate, preprocess, train_cnn" in message
 
 
 def test_unreadable_file(tmp_path):
