@@ -112,3 +112,14 @@ def mlflow_store(tmp_path, monkeypatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+@pytest.fixture
+def skewed_image_folder(tmp_path) -> Path:
+    """An image folder whose classes are 60 cats and 12 dogs: validation must refuse it."""
+    folder = tmp_path / "skewed"
+    for name, count in (("cats", 60), ("dogs", 12)):
+        (folder / name).mkdir(parents=True)
+        for index in range(count):
+            write_image(folder / name / f"{index}.png", "L", (28, 28), seed=index)
+    return folder

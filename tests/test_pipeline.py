@@ -5,11 +5,8 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,7 +15,7 @@ import pytest
 import yaml
 
 from stages.common.datasets import DEBIAN_FASHION_MNIST
-from tests.conftest import write_image
+from tests.servers import free_port, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -107,7 +104,7 @@ def test_champion_is_served_on_raw_pixels(repo):
     probe = run(repo, sys.executable, "-c", (
         "import mlflow, numpy as np, json; mlflow.set_tracking_uri('sqlite:///mlflow.db');"
         "model = mlflow.pyfunc.load_model('models:/cnn@champion');"
-        f"print(json.dumps(model.predict(np.load('data/raw/test.npz')['images'][:3].astype('float32')).tolist()))"
+        "print(json.dumps(model.predict(np.load('data/raw/test.npz')['images'][:3].astype('float32')).tolist()))"
     ))
     probabilities = np.array(json.loads(probe.stdout.strip().splitlines()[-1]))
     assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
@@ -120,30 +117,15 @@ def test_champion_is_served_on_raw_pixels(repo):
 @contextlib.contextmanager
 def served(repo: Path, env: dict):
     """`mlflow models serve` for the cnn champion on a free loopback port, stopped afterwards."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = (repo / "serve.log").open("w")
-    server = subprocess.Popen(
-        ["mlflow", "models", "serve", "-m", "models:/cnn@champion", "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{url}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, f"mlflow models serve exited:\n{(repo / 'serve.log').read_text()}"
-                time.sleep(1)
-        yield url
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
+    port = free_port()
+    command = ["mlflow", "models", "serve", "-m", "models:/cnn@champion", "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
+    with (repo / "serve.log").open("w") as log:
+        server = subprocess.Popen(command, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/ping", server, repo / "serve.log", timeout=90)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop(server)
 
 
 def test_invalid_params_fail_before_any_work(repo):
@@ -154,13 +136,8 @@ def test_invalid_params_fail_before_any_work(repo):
     assert not (repo / "data" / "raw").exists()
 
 
-def test_bad_data_stops_the_pipeline_at_validate(repo, tmp_path):
-    folder = tmp_path / "skewed"
-    for name, count in (("cats", 60), ("dogs", 12)):
-        (folder / name).mkdir(parents=True)
-        for index in range(count):
-            write_image(folder / name / f"{index}.png", "L", (28, 28), seed=index)
-    set_params(repo, data={"dataset": "image_folder", "source": str(folder)})
+def test_bad_data_stops_the_pipeline_at_validate(repo, skewed_image_folder):
+    set_params(repo, data={"dataset": "image_folder", "source": str(skewed_image_folder)})
     ran, result = repro(repo, check=False)
     assert result.returncode != 0 and ran == ["download", "validate"]
     assert "every class's share is 0.5..2.0 times the uniform share" in result.stderr and "(dogs=0.35" in result.stderr

@@ -2,12 +2,8 @@
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +13,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun, TaskRun
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from tests.servers import free_port, stop, wait_until_up
 
 BIN = Path(sys.executable).parent
 
@@ -63,12 +61,6 @@ class PrefectServer:
         return "\n".join(log.message for log in logs)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory) -> PrefectServer:
     """`prefect server start` on a free loopback port with its own PREFECT_HOME; stopped afterwards."""
@@ -81,25 +73,13 @@ def prefect_server(tmp_path_factory) -> PrefectServer:
         env=server.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        wait_until_healthy(server.api_url, process, home / "server.log")
+        wait_until_up(f"{server.api_url}/health", process, home / "server.log")
         for pool in ("cpu", "gpu"):
             server.cli(home, "work-pool", "create", pool, "--type", "process", "--overwrite")
         yield server
     finally:
         stop(process)
         log.close()
-
-
-def wait_until_healthy(api_url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{api_url}/health", timeout=2)
-            return
-        except OSError:
-            assert process.poll() is None, f"prefect server exited:\n{log.read_text()}"
-            time.sleep(0.5)
-    raise AssertionError(f"prefect server not healthy after {timeout} s:\n{log.read_text()}")
 
 
 @contextlib.contextmanager
@@ -118,16 +98,6 @@ def worker(server: PrefectServer, pool: str, workspace: Path, extra_env: dict[st
             stop(process)
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @contextlib.contextmanager
 def mlflow_server(directory: Path):
     """`mlflow server` on loopback with a sqlite store and proxied artifacts; yields its URI."""
@@ -140,7 +110,7 @@ def mlflow_server(directory: Path):
     with (directory / "server.log").open("w") as log:
         process = subprocess.Popen(command, env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_until_healthy(f"http://127.0.0.1:{port}", process, directory / "server.log")
+            wait_until_up(f"http://127.0.0.1:{port}/health", process, directory / "server.log")
             yield f"http://127.0.0.1:{port}"
         finally:
             stop(process)

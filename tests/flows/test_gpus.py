@@ -19,7 +19,7 @@ def test_no_nvidia_smi_means_no_gpus(monkeypatch):
 
 def test_each_holder_gets_its_own_gpu_and_the_next_waits():
     slots = GpuSlots(["0"])
-    held, order = threading.Event(), []
+    order = []
 
     def second():
         with slots.hold() as env:

@@ -13,7 +13,6 @@ import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from tests.conftest import write_image
 from tests.flows.conftest import BIN, mlflow_server, worker
 from tests.test_pipeline import QUICK, set_params
 
@@ -112,13 +111,8 @@ def test_two_hosts_share_a_dvc_remote_and_an_mlflow_server(prefect_server, tmp_p
         assert yaml.safe_load((host_b / "params.yaml").read_text())["train_cnn"]["epochs"] == QUICK["train_cnn"]["epochs"]
 
 
-def test_failed_validation_fails_the_flow_run_with_the_expectations(prefect_server, tmp_path):
-    folder = tmp_path / "skewed"
-    for name, count in (("cats", 60), ("dogs", 12)):
-        (folder / name).mkdir(parents=True)
-        for index in range(count):
-            write_image(folder / name / f"{index}.png", "L", (28, 28), seed=index)
-    repo = project_repo(tmp_path / "repo", data={"dataset": "image_folder", "source": str(folder)})
+def test_failed_validation_fails_the_flow_run_with_the_expectations(prefect_server, tmp_path, skewed_image_folder):
+    repo = project_repo(tmp_path / "repo", data={"dataset": "image_folder", "source": str(skewed_image_folder)})
     prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
     with worker(prefect_server, "cpu", repo):
         flow_run = prefect_server.run("pipeline/validate-data")

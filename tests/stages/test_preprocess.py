@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from stages.common.arrays import Split
 from stages.preprocess import normalize, one_hot, prepare

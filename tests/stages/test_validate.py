@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from stages.common.arrays import Split, save_raw
 from stages.common.expectations import validate_dataset
