@@ -1,9 +1,9 @@
 """The DVC pipeline as a Prefect flow: one task per stage of `dvc.yaml`, independent stages at once.
 
-Each task is `dvc repro --single-item <stage>` (see flows/dvc.py), so a flow run leaves the
-workspace, dvc.lock and the cache as `dvc repro` would. Stages that `dvc status` reports up
-to date, with nothing upstream to run, finish at once in the state `Skipped` without starting
-DVC. Training stages (`train_*`) each hold a GPU of this host while they run.
+Each task is `dvc repro --single-item <stage>` (see flows/dvc_commands.py), so a flow run
+leaves the workspace, dvc.lock and the cache as `dvc repro` would. Stages that `dvc status`
+reports up to date, with nothing upstream to run, finish at once in the state `Skipped`
+without starting DVC. Training stages (`train_*`) each hold a GPU of this host while they run.
 """
 
 import json
@@ -93,7 +93,7 @@ def run_stages(root: Path, dag: list[Stage], env: dict[str, str], pull: bool) ->
         )
         futures[stage.name] = task_for_stage.submit(root, stage, env, slots, pull, upstream)
     wait(list(futures.values()))
-    for name, future in futures.items():
+    for future in futures.values():
         if future.state.is_failed():
             future.result()  # raises the stage's error, e.g. the failed expectations
     return {name: future.result() for name, future in futures.items()}

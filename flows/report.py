@@ -24,15 +24,17 @@ def mlflow_ui() -> str:
 
 
 def metrics_table(metrics: dict[str, dict], models: dict[str, dict], ui: str) -> str:
-    """A markdown table: one row per metrics file, its scalar metrics, the MLflow run and model."""
-    rows = ["| metrics file | metrics | MLflow run | registered model |", "|---|---|---|---|"]
+    """A markdown table: one row per metrics file, its MLflow run and model, its scalar metrics.
+
+    The links come before the metrics, which can be a long line, so that they stay in view."""
+    rows = ["| metrics file | MLflow run | registered model | metrics |", "|---|---|---|---|"]
     for path, values in sorted(metrics.items()):
         scalars = ", ".join(f"{key} = {_number(value)}" for key, value in sorted(values.items()) if isinstance(value, (int, float)))
         model = models.get(Path(path).stem) or models.get(Path(path).parent.name) or {}
         run = f"[{model['run_id'][:8]}]({ui}/#/runs/{model['run_id']})" if model else ""
         name, version = model.get("registered_model"), model.get("version")
         registered = f"[{name} v{version}]({ui}/#/models/{name}/versions/{version})" if name and version else ""
-        rows.append(f"| `{path}` | {scalars} | {run} | {registered} |")
+        rows.append(f"| `{path}` | {run} | {registered} | {scalars} |")
     return "\n".join(rows)
 
 

@@ -100,12 +100,14 @@ def test_two_hosts_share_a_dvc_remote_and_an_mlflow_server(prefect_server, tmp_p
         experiments = json.loads(dvc(host_b, "exp", "show", "--json"))
         names = [exp["name"] for baseline in experiments for exp in baseline.get("experiments") or [] ]
         assert "transfer-2-epochs" in names, experiments
-        mlflow.set_tracking_uri(tracking_uri)
-        transfer_runs = mlflow.search_runs(experiment_names=["imagepipe"], filter_string="tags.stage = 'train_transfer'")
-        assert len(mlflow.search_runs(experiment_names=["imagepipe"], filter_string="tags.stage = 'train_cnn'")) == 1
-        newest = transfer_runs.sort_values("start_time").iloc[-1]
-        assert newest["params.train_transfer.epochs"] == "2" and json.loads(newest["tags.param_overrides"]) == ["train_transfer.epochs=2"]
-        assert newest["tags.prefect_flow_run_id"] == str(tuned.id)
+        # A client, not mlflow.set_tracking_uri: that also sets MLFLOW_TRACKING_URI for every later test.
+        client = mlflow.MlflowClient(tracking_uri)
+        experiment = client.get_experiment_by_name("imagepipe").experiment_id
+        assert len(client.search_runs([experiment], "tags.stage = 'train_cnn'")) == 1
+        newest = client.search_runs([experiment], "tags.stage = 'train_transfer'", order_by=["attributes.start_time DESC"])[0]
+        assert newest.data.params["train_transfer.epochs"] == "2"
+        assert json.loads(newest.data.tags["param_overrides"]) == ["train_transfer.epochs=2"]
+        assert newest.data.tags["prefect_flow_run_id"] == str(tuned.id)
 
         assert rejected.state.is_failed() and "train_cnn.epochs" in rejected.state.message
         assert yaml.safe_load((host_b / "params.yaml").read_text())["train_cnn"]["epochs"] == QUICK["train_cnn"]["epochs"]
