@@ -15,7 +15,7 @@ from prefect.concurrency.sync import concurrency
 from prefect.futures import wait
 from prefect.states import Completed
 
-from flows import dvc_commands, param_overrides, report
+from flows import dvc_commands, param_overrides, report, workspace
 from flows.dag import Stage, needs_repro, read_dag
 from flows.gpus import GpuSlots, visible_gpus
 
@@ -61,19 +61,24 @@ def pipeline(
     outputs and run cache are pushed at the end.
     """
     root = Path.cwd()
-    overrides = set_params or []
+    with workspace.exclusive(root, get_run_logger()):
+        return reproduce_workspace(root, targets, set_params or [], experiment_name, share_through_dvc_remote)
+
+
+def reproduce_workspace(root: Path, targets: list[str] | None, overrides: list[str], experiment_name: str | None, share: bool) -> dict[str, str]:
+    """The flow's work, done while it holds the workspace."""
     if overrides:
         param_overrides.apply(root, overrides)
     recorded = dvc_commands.lock_order(root)
     dag = read_dag(root, targets)
-    outcomes = run_stages(root, dag, _stage_environment(overrides), pull=share_through_dvc_remote)
+    outcomes = run_stages(root, dag, _stage_environment(overrides), pull=share)
     if set(outcomes.values()) != {"skipped"}:
         dvc_commands.order_lock(root, recorded, [stage.name for stage in dag])
     if overrides:
         name = experiment_name or runtime.flow_run.name
         dvc_commands.dvc(root, "exp", "save", "--force", "--name", name)
         get_run_logger().info("saved as DVC experiment %r (`dvc exp show`)", name)
-    if share_through_dvc_remote:
+    if share:
         dvc_commands.push(root)
     report.publish(root, runtime.flow_run.name, overrides)
     return outcomes

@@ -6,8 +6,12 @@ flow run starts on the worker, not when `prefect deploy` runs, so one deployment
 whose clones live in different places.
 """
 
+import fcntl
+import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def enter_workspace() -> dict[str, str]:
@@ -23,3 +27,23 @@ def enter_workspace() -> dict[str, str]:
         raise RuntimeError(f"IMAGEPIPE_WORKSPACE={workspace} has no dvc.yaml: point it at a clone of the project")
     os.chdir(directory)
     return {"directory": str(directory)}
+
+
+@contextmanager
+def exclusive(root: Path, logger: logging.Logger | logging.LoggerAdapter) -> Iterator[None]:
+    """Hold the workspace for one flow run at a time; a second run waits for the first.
+
+    Two deployments (the nightly retrain and an on-demand run) can reach the same worker at
+    once. Their stages would race for the same outputs, so the later run waits here and then
+    finds them up to date. An OS file lock is released when its process dies, so a crashed run
+    never leaves the workspace locked.
+    """
+    path = root / ".dvc" / "tmp" / "imagepipe-flow.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("another flow run is using %s; waiting for it to finish", root)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -4,6 +4,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,22 @@ class PrefectServer:
         """Trigger a deployment run and wait for it to end, as `prefect deployment run --watch` does."""
         with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
             return run_deployment(deployment, parameters=parameters or {}, timeout=timeout, poll_interval=1)
+
+    def start(self, deployment: str, parameters: dict | None = None) -> FlowRun:
+        """Trigger a deployment run without waiting for it."""
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
+            return run_deployment(deployment, parameters=parameters or {}, timeout=0)
+
+    def wait(self, flow_run: FlowRun, timeout: float = 900) -> FlowRun:
+        """Poll a flow run until it reaches a final state."""
+        deadline = time.monotonic() + timeout
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
+            while time.monotonic() < deadline:
+                flow_run = client.read_flow_run(flow_run.id)
+                if flow_run.state and flow_run.state.is_final():
+                    return flow_run
+                time.sleep(1)
+        raise AssertionError(f"flow run {flow_run.name} not finished after {timeout} s: {flow_run.state}")
 
     def task_runs(self, flow_run: FlowRun) -> dict[str, TaskRun]:
         with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:

@@ -119,3 +119,16 @@ def test_a_training_concurrency_limit_holds_across_the_flow(prefect_server, tmp_
         prefect_server.cli(repo, "--no-prompt", "global-concurrency-limit", "delete", "training")
     assert flow_run.state.is_completed(), prefect_server.logs(flow_run)
     assert most_at_once([timings(repo)[f"train_{name}"] for name in "abc"]) == 1
+
+
+def test_two_runs_on_one_workspace_take_turns(prefect_server, tmp_path):
+    repo = make_toy_repo(tmp_path / "toy")
+    prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
+    with worker(prefect_server, "gpu", repo):
+        started = [prefect_server.start(name) for name in ("pipeline/full-run", "pipeline/nightly-retrain")]
+        finished = [prefect_server.wait(flow_run) for flow_run in started]
+    assert all(flow_run.state.is_completed() for flow_run in finished), [prefect_server.logs(run) for run in finished]
+    states = sorted(sorted({run.state_name for run in prefect_server.task_runs(flow_run).values()}) for flow_run in finished)
+    assert states == [["Completed"], ["Skipped"]], "one run reproduces the stages, the other waits and finds them up to date"
+    assert any("another flow run is using" in prefect_server.logs(flow_run) for flow_run in finished)
+    assert "up to date" in dvc(repo, "status")
