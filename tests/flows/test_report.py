@@ -4,21 +4,21 @@ from flows.report import metrics_table, mlflow_ui
 def test_metrics_table_links_each_model_to_its_mlflow_run_and_version():
     metrics = {"metrics/cnn.json": {"test_accuracy": 0.91234, "per_class": {"Bag": {"f1": 1.0}}, "num_test_images": 10}}
     models = {"cnn": {"run_id": "0b836d7aa6974f0a", "registered_model": "cnn", "version": "2"}}
-    table = metrics_table(metrics, models, "http://mlflow:5000")
+    table = metrics_table(metrics, models, "http://127.0.0.1:5001")
     assert table.splitlines()[-1] == (
-        "| `metrics/cnn.json` | [0b836d7a](http://mlflow:5000/#/runs/0b836d7aa6974f0a) "
-        "| [cnn v2](http://mlflow:5000/#/models/cnn/versions/2) | num_test_images = 10, test_accuracy = 0.9123 |"
+        "| `metrics/cnn.json` | [0b836d7a](http://127.0.0.1:5001/#/runs/0b836d7aa6974f0a) "
+        "| [cnn v2](http://127.0.0.1:5001/#/models/cnn/versions/2) | num_test_images = 10, test_accuracy = 0.9123 |"
     )
     assert "per_class" not in table
 
 
 def test_a_metrics_file_without_a_model_has_no_links():
-    table = metrics_table({"metrics/other.json": {"score": 1}}, {}, "http://mlflow:5000")
+    table = metrics_table({"metrics/other.json": {"score": 1}}, {}, "http://127.0.0.1:5001")
     assert table.splitlines()[-1] == "| `metrics/other.json` |  |  | score = 1 |"
 
 
 def test_links_go_to_the_tracking_server_or_the_local_mlflow_ui(monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000/")
-    assert mlflow_ui() == "http://tracking:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5002/")
+    assert mlflow_ui() == "http://127.0.0.1:5002"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
     assert mlflow_ui() == "http://127.0.0.1:5000"
