@@ -9,7 +9,6 @@ writing the same outputs. `--wait-for-lock` makes a stage wait for that short lo
 failing.
 """
 
-import logging
 import os
 import re
 import subprocess
@@ -17,8 +16,6 @@ import sys
 from collections import deque
 from pathlib import Path
 from typing import Callable
-
-logger = logging.getLogger(__name__)
 
 OUTCOMES = {
     "skipped": re.compile(r"Stage '[^']+' didn't change, skipping"),
@@ -31,9 +28,9 @@ class StageFailed(RuntimeError):
     """A stage's command or DVC failed; the message ends with the output that says why."""
 
 
-def dvc(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
+def dvc(root: Path, *args: str) -> str:
     """Run a DVC command in root and return its output; raise with that output when it fails."""
-    result = subprocess.run([*_dvc_command(), *args], cwd=root, env=_environment(env), capture_output=True, text=True)
+    result = subprocess.run([*_dvc_command(), *args], cwd=root, env=_environment({}), capture_output=True, text=True)
     if result.returncode != 0:
         raise StageFailed(f"`dvc {' '.join(args)}` failed:\n{result.stdout}{result.stderr}".rstrip())
     return result.stdout
@@ -122,7 +119,7 @@ def _dvc_command() -> list[str]:
     return [sys.executable, "-m", "dvc"]
 
 
-def _environment(extra: dict[str, str] | None) -> dict[str, str]:
-    env = {**os.environ, **(extra or {})}
+def _environment(extra: dict[str, str]) -> dict[str, str]:
+    env = {**os.environ, **extra}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
