@@ -14,6 +14,7 @@ class Stage:
     name: str  # DVC's address for the stage, e.g. `evaluate@cnn`
     upstream: tuple[str, ...]  # stages whose outputs this one reads
     changed: bool  # what `dvc status` says now, before anything upstream runs
+    outs: tuple[str, ...]  # its outputs, metrics and plots, as dvc.yaml names them
 
     @property
     def is_training(self) -> bool:
@@ -34,7 +35,12 @@ def read_dag(root: Path, targets: list[str] | None = None) -> list[Stage]:
         planned = plan_repro(graph, [pipeline[name] for name in targets] if targets else list(pipeline.values()))
         status = repo.status()
         return [
-            Stage(stage.addressing, tuple(up.addressing for up in graph.successors(stage)), stage.addressing in status)
+            Stage(
+                stage.addressing,
+                tuple(up.addressing for up in graph.successors(stage)),
+                stage.addressing in status,
+                tuple(str(out.def_path) for out in stage.outs),
+            )
             for stage in planned
             if isinstance(stage, PipelineStage)
         ]

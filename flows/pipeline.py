@@ -80,7 +80,7 @@ def reproduce_workspace(root: Path, targets: list[str] | None, overrides: list[s
         get_run_logger().info("saved as DVC experiment %r (`dvc exp show`)", name)
     if share:
         dvc_commands.push(root)
-    report.publish(root, runtime.flow_run.name, overrides)
+    report.publish(root, runtime.flow_run.name, overrides, {out for stage in dag for out in stage.outs})
     return outcomes
 
 

@@ -2,7 +2,7 @@
 
 Everything is read from the files the stages wrote: DVC's metrics (the metrics files
 dvc.yaml declares), `models/<model>/mlflow.json` (run id and registered version) and
-`plots/<model>/gt_vs_pr.png`.
+`plots/<model>/gt_vs_pr.png`, each only when a stage of the flow run produces it.
 """
 
 import base64
@@ -38,15 +38,17 @@ def metrics_table(metrics: dict[str, dict], models: dict[str, dict], ui: str) ->
     return "\n".join(rows)
 
 
-def publish(root: Path, flow_run_name: str, overrides: list[str]) -> None:
-    """Create this flow run's artifacts: the metrics summary and one GT vs PR grid per model."""
+def publish(root: Path, flow_run_name: str, overrides: list[str], outputs: set[str]) -> None:
+    """Create this flow run's artifacts from the outputs of its stages: the metrics summary and
+    one GT vs PR grid per model (a `validate-data` run has no grids to show)."""
     with contextlib.chdir(root), Repo(".") as repo:
         shown = repo.metrics.show()
-    metrics = {path: entry.get("data", {}) for path, entry in shown.get("", {}).get("data", {}).items()}
+    found = shown.get("", {}).get("data", {}).items()
+    metrics = {path: entry.get("data", {}) for path, entry in found if path in outputs}
     models = {path.parent.name: json.loads(path.read_text()) for path in sorted(root.glob("models/*/mlflow.json"))}
     header = f"# Pipeline run `{flow_run_name}`\n\nParams overrides: {', '.join(f'`{o}`' for o in overrides) or 'none'}\n\n"
     create_markdown_artifact(header + metrics_table(metrics, models, mlflow_ui()), key="pipeline-metrics", description="Metrics per model")
-    for grid in sorted(root.glob("plots/*/gt_vs_pr.png")):
+    for grid in sorted(root / path for path in outputs if Path(path).name == "gt_vs_pr.png"):
         model = grid.parent.name
         image = base64.b64encode(grid.read_bytes()).decode()
         markdown = f"# Ground truth vs prediction: {model}\n\n![GT vs PR grid for {model}](data:image/png;base64,{image})"

@@ -15,6 +15,7 @@ def test_reads_the_stages_in_dvc_repro_order_with_their_status(tmp_path):
     assert all(stage.changed for stage in dag)
     assert dict((stage.name, stage.upstream) for stage in dag)["train_a"] == ("prepare",)
     assert [stage.is_training for stage in dag] == [False, True, True, True, False]
+    assert dag[0].outs == ("data/prepared.txt",) and dag[-1].outs == ("metrics/report.txt",)
 
     subprocess.run([BIN / "dvc", "repro", "train_a"], cwd=repo, check=True, capture_output=True)
     changed = {stage.name: stage.changed for stage in read_dag(repo)}
