@@ -2,7 +2,8 @@
 
 The head is Dropout, Dense(dense_units, relu) and a softmax over the task's classes, after
 global average pooling for keras.applications backbones. Phase 1 trains it for `epochs` on
-the frozen base, called with training=False; phase 2, when fine_tune_epochs > 0, unfreezes
+the frozen base, called with training=False (its features are computed once and the head
+trains on them); phase 2, when fine_tune_epochs > 0, unfreezes
 the base's top `fine_tune_layers` layers (BatchNormalization stays frozen) and goes on at
 fine_tune_learning_rate. The same architecture trained from scratch on the same labels for
 as many epochs is the yardstick: both test accuracies (best epoch by validation accuracy) go
@@ -43,9 +44,10 @@ def classifier(backbone: Backbone, input_shape: tuple, num_classes: int, params:
     return keras.Model(pixels, outputs, name=f"{backbone.name}_{'transfer' if frozen else 'scratch'}")
 
 
-def fit_phase(model: keras.Model, phase: str, data: dict, epochs: tuple[int, int], state: TrainingState, callbacks: list) -> None:
+def fit_phase(model: keras.Model, phase: str, data: dict, epochs: tuple[int, int], state: TrainingState, callbacks: list, saved_model: keras.Model | None = None) -> None:
     """fit() from epochs[0] to epochs[1], resumable. BackupAndRestore deletes its backup when fit()
-    ends, so each completed phase leaves its weights in the state directory, and a rerun loads them."""
+    ends, so each completed phase leaves its weights in the state directory, and a rerun loads them.
+    saved_model: what the best checkpoint holds when `model` is a part of it."""
     done = state.directory / f"{phase}.weights.h5"
     if done.exists():
         logger.info("phase %s completed in an earlier run; loading %s", phase, done)
@@ -53,10 +55,32 @@ def fit_phase(model: keras.Model, phase: str, data: dict, epochs: tuple[int, int
         model.optimizer.build(model.trainable_variables)
         model.load_weights(done)
         return
-    model.fit(data["train"], validation_data=data["val"], initial_epoch=epochs[0], epochs=epochs[1], callbacks=state.callbacks() + callbacks, shuffle=False, verbose=2)
+    model.fit(data["train"], validation_data=data["val"], initial_epoch=epochs[0], epochs=epochs[1], callbacks=state.callbacks(saved_model) + callbacks, shuffle=False, verbose=2)
     partial = done.with_name(f"partial-{done.name}")
     model.save_weights(partial)
     partial.replace(done)
+
+
+def frozen_features(backbone: Backbone, data: dict, batch_size: int, seed: int) -> dict:
+    """Train and validation batches of the frozen base's outputs, computed once.
+
+    The frozen base runs in inference mode, so it maps an image to the same features in every
+    epoch: the head trains on these instead of running the base epoch after epoch.
+    """
+    pixels = keras.Input(data["input_shape"])
+    extractor = keras.Model(pixels, backbone.base(backbone.adapt(pixels), training=False))
+    (x_train, y_train), (x_val, y_val) = data["arrays"]["train"], data["arrays"]["val"]
+    features = {split: extractor.predict(np.asarray(images, np.float32), batch_size=256, verbose=0) for split, images in (("train", x_train), ("val", x_val))}
+    return {"train": batches(features["train"], y_train, batch_size, seed, shuffle=True), "val": batches(features["val"], y_val, batch_size, seed)}
+
+
+def head_of(model: keras.Model, backbone: Backbone) -> keras.Model:
+    """The layers the classifier applies after its base, as a model over the base's output (the same layers and weights)."""
+    features = keras.Input(backbone.base.output.shape[1:], name="features")
+    x = features
+    for layer in model.layers[model.layers.index(backbone.base) + 1 :]:
+        x = layer(x)
+    return keras.Model(features, x, name="head_on_features")
 
 
 def compile_with(model: keras.Model, learning_rate: float) -> None:
@@ -68,8 +92,9 @@ def train_transfer(backbone: Backbone, data: dict, params: TrainTransferParams, 
     keras.utils.set_random_seed(seed)
     model = classifier(backbone, data["input_shape"], data["num_classes"], params, frozen=True)
     backbone.base.trainable = False
-    compile_with(model, params.learning_rate)
-    fit_phase(model, "head", data, (0, params.epochs), state, callbacks)
+    head = head_of(model, backbone)
+    compile_with(head, params.learning_rate)
+    fit_phase(head, "head", frozen_features(backbone, data, params.batch_size, seed), (0, params.epochs), state, callbacks, saved_model=model)
     if params.fine_tune_epochs:
         backbone.unfreeze_top(params.fine_tune_layers)
         compile_with(model, params.fine_tune_learning_rate)
@@ -88,6 +113,7 @@ def load_task(directory: Path, batch_size: int, seed: int) -> dict:
     (x_train, y_train), (x_val, y_val) = load_split(directory, "train"), load_split(directory, "val")
     return {
         "train": batches(x_train, y_train, batch_size, seed, shuffle=True), "val": batches(x_val, y_val, batch_size, seed),
+        "arrays": {"train": (x_train, y_train), "val": (x_val, y_val)},
         "test": load_split(directory, "test"), "input_shape": x_train.shape[1:], "num_classes": y_train.shape[1],
     }
 

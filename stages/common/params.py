@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
 
 from stages.common.cli import StageError
 
@@ -63,8 +63,18 @@ class TrainCnnParams(_Section):
     epochs: PositiveInt
     batch_size: PositiveInt
     learning_rate: float = Field(gt=0)
+    schedule: Literal["constant", "cosine"]
+    warmup_epochs: NonNegativeInt
+    weight_decay: float = Field(ge=0)
+    label_smoothing: float = Field(ge=0, lt=1)
     dropout_rate: float = Field(ge=0, lt=1)
     augmentation: AugmentationParams
+
+    @model_validator(mode="after")
+    def _warmup_within_epochs(self) -> "TrainCnnParams":
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be less than epochs ({self.epochs})")
+        return self
 
 
 class TrainGanParams(_Section):

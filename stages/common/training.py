@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras import layers
 
 from stages.common.arrays import read_json
+from stages.common.augmentation import augmented, is_enabled
 from stages.common.cli import StageError
 from stages.common.params import AugmentationParams
 
@@ -49,31 +50,33 @@ def feature_model(classifier: keras.Model, name: str) -> keras.Model:
     return keras.Model(classifier.inputs, classifier.get_layer(FEATURE_LAYER).output, name=name)
 
 
-def augmentation(params: AugmentationParams, seed: int) -> keras.Sequential | None:
-    """The course's ImageDataGenerator settings as Keras preprocessing layers (None when off)."""
-    if not params.enabled:
-        return None
-    steps = []
-    if params.rotation_degrees:
-        steps.append(layers.RandomRotation(params.rotation_degrees / 360, fill_mode="nearest", seed=seed))
-    if params.zoom:
-        steps.append(layers.RandomZoom(params.zoom, fill_mode="nearest", seed=seed + 1))
-    if params.width_shift or params.height_shift:
-        steps.append(layers.RandomTranslation(params.height_shift, params.width_shift, fill_mode="nearest", seed=seed + 2))
-    if params.horizontal_flip:
-        steps.append(layers.RandomFlip("horizontal", seed=seed + 3))
-    return keras.Sequential(steps, name="augmentation") if steps else None
+def batches(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, shuffle: bool = False, augment: AugmentationParams | None = None) -> tf.data.Dataset:
+    """A tf.data pipeline: shuffle, batch, cast to float32, augment whole batches, prefetch.
 
-
-def batches(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, shuffle: bool = False, augment: keras.Sequential | None = None) -> tf.data.Dataset:
-    """A tf.data pipeline: shuffle, batch, cast to float32, augment whole batches, prefetch."""
+    The arrays are copied into the pipeline once; nothing else holds the dataset. Unshuffled,
+    unaugmented batches (validation) are the same every epoch, so they are cached as float32.
+    """
     data = tf.data.Dataset.from_tensor_slices((np.asarray(images), np.asarray(labels)))
     if shuffle:
         data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     data = data.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.float32)), num_parallel_calls=AUTOTUNE)
-    if augment is not None:
-        data = data.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=AUTOTUNE)
+    if augment is not None and is_enabled(augment):
+        data = augmented(data, augment, seed)
+    elif not shuffle:
+        data = data.cache()
     return data.prefetch(AUTOTUNE)
+
+
+class CheckpointOf(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that saves a given model (None: the one fit() trains), e.g. a whole
+    classifier while fit() trains its head on cached features."""
+
+    def __init__(self, saved_model: keras.Model | None, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.saved_model = saved_model
+
+    def set_model(self, model: keras.Model) -> None:
+        super().set_model(self.saved_model or model)
 
 
 class TrainingState:
@@ -92,12 +95,13 @@ class TrainingState:
         self.best_path = self.directory / "best.keras"
         self.score_path = self.directory / "best_score.json"
 
-    def callbacks(self) -> list[keras.callbacks.Callback]:
+    def callbacks(self, saved_model: keras.Model | None = None) -> list[keras.callbacks.Callback]:
+        """saved_model: what the best checkpoint holds, when fit() trains only a part of it."""
         best = json.loads(self.score_path.read_text())["value"] if self.score_path.exists() and self.best_path.exists() else None
         return [
             keras.callbacks.BackupAndRestore(str(self.directory / "backup")),
-            keras.callbacks.ModelCheckpoint(
-                str(self.best_path), monitor=self.monitor, mode=self.mode, save_best_only=True,
+            CheckpointOf(
+                saved_model, str(self.best_path), monitor=self.monitor, mode=self.mode, save_best_only=True,
                 initial_value_threshold=best,
             ),
             keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: self._record(logs)),

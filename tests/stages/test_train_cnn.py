@@ -11,7 +11,8 @@ from tests.conftest import write_processed
 
 def cnn_params(**changes) -> TrainCnnParams:
     values = {
-        "architecture": "batchnorm", "epochs": 1, "batch_size": 16, "learning_rate": 0.003, "dropout_rate": 0.2,
+        "architecture": "batchnorm", "epochs": 1, "batch_size": 16, "learning_rate": 0.003, "schedule": "cosine",
+        "warmup_epochs": 0, "weight_decay": 0.0005, "label_smoothing": 0.1, "dropout_rate": 0.2,
         "augmentation": {"enabled": True, "rotation_degrees": 10.0, "zoom": 0.1, "width_shift": 0.1, "height_shift": 0.1, "horizontal_flip": True},
     }
     return TrainCnnParams.model_validate(values | changes)

@@ -1,0 +1,93 @@
+"""The pipeline as users run it: `dvc repro` from a clean clone stage by stage (seconds and peak
+memory of each), then `dvc repro` and the Prefect flow on the up-to-date result."""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flows.dag import read_dag
+from tests.servers import free_port, stop, wait_until_up  # the loopback servers the tests start
+
+BIN = Path(sys.executable).parent
+# Variables that would point a run at another store or server, or tag it as a flow run.
+FOREIGN = ("MLFLOW_TRACKING_URI", "IMAGEPIPE_FLOW_RUN_ID", "IMAGEPIPE_PARAM_OVERRIDES", "PREFECT_API_URL")
+DVC = [sys.executable, "-m", "dvc"]
+FLOW = [sys.executable, "-c", "from flows.pipeline import pipeline; pipeline()"]
+
+
+def environment(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in FOREIGN}
+    return env | {"PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"} | extra
+
+
+def clean_clone(source: Path, destination: Path) -> dict:
+    """A clone of the committed project: no DVC cache or run cache, no outputs, no MLflow store."""
+    subprocess.run(["git", "clone", "--quiet", str(source), str(destination)], check=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=destination, capture_output=True, text=True, check=True)
+    changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=source, capture_output=True, text=True)
+    return {"commit": commit.stdout.strip(), "uncommitted_changes_not_measured": bool(changes.stdout.strip())}
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict:
+    """Wall seconds, and the peak resident memory (MiB) of the largest process in the command's tree."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = process.stdout.read()
+    # Reaped here rather than by Popen, for wait4's usage: ru_maxrss covers the child and the
+    # descendants it waited for (the stage's Python under DVC), in KiB on Linux.
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - start
+    if process.returncode:
+        raise RuntimeError(f"`{' '.join(command)}` failed in {cwd} (exit {process.returncode}):\n{output[-3000:]}")
+    return {"seconds": seconds, "peak_memory_mib": usage.ru_maxrss / 1024, "output": output}
+
+
+def full_repro(workspace: Path) -> list[dict]:
+    """`dvc repro` of every stage in DVC's order, one `--single-item` call each, timed."""
+    env = environment()
+    stages = []
+    for stage in read_dag(workspace):
+        result = timed([*DVC, "repro", "--single-item", stage.name], workspace, env)
+        stages.append({"stage": stage.name, "seconds": result["seconds"], "peak_memory_mib": result["peak_memory_mib"]})
+    return stages
+
+
+def median_seconds(command: list[str], workspace: Path, env: dict[str, str], runs: int) -> dict:
+    seconds = [timed(command, workspace, env)["seconds"] for _ in range(runs)]
+    return {"median_seconds": statistics.median(seconds), "runs": seconds}
+
+
+def up_to_date(workspace: Path, runs: int = 3) -> dict:
+    """`dvc repro` and the Prefect flow (each a fresh process) on a pipeline with nothing to do."""
+    status = timed([*DVC, "status"], workspace, environment())["output"]
+    if "up to date" not in status:
+        raise RuntimeError(f"the workspace is not up to date, so this would not time a no-op:\n{status}")
+    with prefect_server() as api_url:
+        flow = median_seconds(FLOW, workspace, environment(PREFECT_API_URL=api_url), runs)
+    return {"dvc_repro": median_seconds([*DVC, "repro"], workspace, environment(), runs), "prefect_flow": flow}
+
+
+@contextmanager
+def prefect_server() -> Iterator[str]:
+    """A Prefect server on loopback with a throwaway home, as a user's would be already running."""
+    with tempfile.TemporaryDirectory(prefix="bench-prefect-") as home:
+        port, log = free_port(), Path(home) / "server.log"
+        env = environment(PREFECT_HOME=home, PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        with log.open("w") as sink:
+            server = subprocess.Popen(
+                [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        try:
+            api_url = f"http://127.0.0.1:{port}/api"
+            wait_until_up(f"{api_url}/health", server, log)
+            yield api_url
+        finally:
+            stop(server)

@@ -1,0 +1,99 @@
+"""BENCHMARKS.md from the raw figures: tables with ratios, and the issue's targets met or missed."""
+
+
+def render(r: dict) -> str:
+    course, project, peak = r["course_cnn"], r["project_cnn"], r["matmul_peak"]["gflops"]
+    stages = {stage["stage"]: stage for stage in r["full_repro"]}
+    total = sum(stage["seconds"] for stage in r["full_repro"])
+    course_gflops = course["training_mflops_per_image"] * 1e6 * course["img_per_s"] / 1e9
+    course_to_target = course["fit_s"] if course["test_acc"] >= project["target"] else None
+    augment_ratio = r["project_augmentation"]["img_per_s"] / r["course_augmentation"]["imagedatagenerator_img_per_s"]
+    up_to_date = r["up_to_date"]
+    flow_extra = up_to_date["prefect_flow"]["median_seconds"] - up_to_date["dvc_repro"]["median_seconds"]
+    cnn_accuracy = r["pipeline_metrics"]["cnn"]["test_accuracy"]
+    gan_seconds = stages["train_gan"]["seconds"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"`make bench` on {r['machine']['cpu']} ({r['machine']['cores']} cores), TensorFlow {r['machine']['tensorflow']},",
+        f"{r['date']}, commit {r['clone']['commit'][:10]}; {r['bench_seconds'] / 60:.1f} minutes in all. The course's",
+        "recipes (`seed_cnn.py`, `seed_augment.py`) ran in the same run on the same machine. Raw figures:",
+        "`benchmarks.json`.",
+        "",
+        "## CNN training: the course's recipe vs the project's default",
+        "",
+        f"Course: `seed_cnn.py {course['epochs']:.0f}` (batch 64, Adam). Project: `train_cnn`'s own code and the default",
+        f"params, with the schedule fitted to {len(project['epochs'])} epochs for the time to {project['target']:.0%}; the full default",
+        f"({r['params']['train_cnn']['epochs']} epochs) is the pipeline's CNN below. Project seconds include each epoch's validation pass.",
+        "",
+        "| | course | project | ratio |",
+        "|---|---|---|---|",
+        f"| training images/s | {course['img_per_s']:,.0f} | {project['train_images_per_s']:,.0f} | {project['train_images_per_s'] / course['img_per_s']:.2f}× |",
+        f"| seconds to {project['target']:.0%} test accuracy | {seconds(course_to_target)} | {seconds(project['seconds_to_target'])} | {ratio(project['seconds_to_target'], course_to_target)} |",
+        f"| test accuracy at the end | {course['test_acc']:.2%} ({course['epochs']:.0f} epochs, {course['fit_s']:.0f} s) | {project['test_accuracy']:.2%} ({len(project['epochs'])} epochs, {project['epochs'][-1]['seconds']:.0f} s) | |",
+        f"| MFLOP per training image (conv + dense) | {course['training_mflops_per_image']:.1f} | {project['training_mflops_per_image']:.1f} | |",
+        f"| achieved GFLOP/s | {course_gflops:.0f} | {project['gflops']:.0f} | {project['gflops'] / course_gflops:.2f}× |",
+        f"| share of the matmul peak ({peak:.0f} GFLOP/s) | {course_gflops / peak:.0%} | {project['gflops'] / peak:.0%} | |",
+        f"| the pipeline's CNN, full default | | {cnn_accuracy:.2%} test accuracy, {stages['train_cnn']['seconds']:.0f} s | |",
+        "",
+        "Project test accuracy after each epoch of the short run: " + ", ".join(f"{e['test_accuracy']:.2%} at {e['seconds']:.0f} s" for e in project["epochs"]) + ".",
+        "",
+        "## Augmentation input pipeline (no model; 60,000 images, batch 256, the course's settings)",
+        "",
+        "| ImageDataGenerator | course's Keras layers in tf.data | project (one fused warp) | project / ImageDataGenerator |",
+        "|---|---|---|---|",
+        f"| {r['course_augmentation']['imagedatagenerator_img_per_s']:,.0f} img/s | {r['course_augmentation']['tfdata_layers_img_per_s']:,.0f} img/s | {r['project_augmentation']['img_per_s']:,.0f} img/s | {augment_ratio:.1f}× |",
+        "",
+        "## The pipeline up to date (median of 3 runs, each a fresh process)",
+        "",
+        "| `dvc repro` | Prefect flow (`pipeline()`, local server) | flow − dvc |",
+        "|---|---|---|",
+        f"| {up_to_date['dvc_repro']['median_seconds']:.2f} s | {up_to_date['prefect_flow']['median_seconds']:.2f} s | {flow_extra:.2f} s |",
+        "",
+        "## Full default `dvc repro` from a clean clone, stage by stage",
+        "",
+        "Peak memory: the largest process of the stage (its Python, under DVC).",
+        "",
+        "| stage | seconds | peak memory (MiB) |",
+        "|---|---|---|",
+        *(f"| {stage['stage']} | {stage['seconds']:.1f} | {stage['peak_memory_mib']:,.0f} |" for stage in r["full_repro"]),
+        f"| **total** | **{total:.0f} ({total / 60:.1f} min)** | |",
+        "",
+        "## Transfer: head training on cached features vs the frozen backbone every epoch",
+        "",
+        "| backbone | epochs | every epoch (s) | cached features (s) | speed-up | best val accuracy (every epoch / cached) |",
+        "|---|---|---|---|---|---|",
+        *(f"| {t['backbone']} | {t['epochs']} | {t['every_epoch']:.1f} | {t['cached']:.1f} | {t['every_epoch'] / t['cached']:.1f}× | {t['every_epoch_val_accuracy']:.2%} / {t['cached_val_accuracy']:.2%} |" for t in r["transfer"]),
+        "",
+        "## GAN",
+        "",
+        f"{r['gan']['images']:,} images × {r['gan']['epochs']} epochs, batch {r['gan']['batch_size']}: {gan_seconds:.0f} s for the stage,",
+        f"{gan_seconds / r['gan']['epochs']:.0f} s per epoch including its per-epoch FID; test FID {r['pipeline_metrics']['gan']['test_fid']:.1f}.",
+        "",
+        "## Targets (issue 5)",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+        target("time to 91% ≤ 1/5 of the course's", ratio(project["seconds_to_target"], course_to_target), project["seconds_to_target"] is not None and course_to_target is not None and project["seconds_to_target"] <= course_to_target / 5),
+        target("throughput ≥ 2.5× the course's at equal or better accuracy", f"{project['train_images_per_s'] / course['img_per_s']:.2f}×", project["train_images_per_s"] >= 2.5 * course["img_per_s"] and project["test_accuracy"] >= course["test_acc"]),
+        target("≥ 60% of the matmul peak", f"{project['gflops'] / peak:.0%}", project["gflops"] >= 0.6 * peak),
+        target("default pipeline CNN ≥ 94.0%", f"{cnn_accuracy:.2%}", cnn_accuracy >= 0.94),
+        target("whole default `dvc repro` from clean ≤ 10 min", f"{total / 60:.1f} min", total <= 600),
+        target("augmentation ≥ 5× ImageDataGenerator", f"{augment_ratio:.1f}×", augment_ratio >= 5),
+        target("`dvc repro` up to date ≤ 2 s", f"{up_to_date['dvc_repro']['median_seconds']:.2f} s", up_to_date["dvc_repro"]["median_seconds"] <= 2),
+        target("the Prefect flow ≤ 5 s more", f"{flow_extra:.2f} s", flow_extra <= 5),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def seconds(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.0f} s"
+
+
+def ratio(ours: float | None, theirs: float | None) -> str:
+    return "n/a" if ours is None or theirs is None else f"{ours / theirs:.2f}× the time"
+
+
+def target(name: str, measured: str, met: bool) -> str:
+    return f"| {name} | {measured} | {'yes' if met else '**no**'} |"
