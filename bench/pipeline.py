@@ -34,19 +34,30 @@ def clean_clone(source: Path, destination: Path) -> dict:
     return {"commit": commit.stdout.strip(), "uncommitted_changes_not_measured": bool(changes.stdout.strip())}
 
 
+# A child's peak-memory figure starts at its parent's resident size when it forks, and the
+# benchmark's own process holds TensorFlow. So commands start from this small launcher, which
+# reports the largest peak among the processes it waited for (its child and their descendants).
+LAUNCHER = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[2:]).returncode
+open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict:
     """Wall seconds, and the peak resident memory (MiB) of the largest process in the command's tree."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = process.stdout.read()
-    # Reaped here rather than by Popen, for wait4's usage: ru_maxrss covers the child and the
-    # descendants it waited for (the stage's Python under DVC), in KiB on Linux.
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - start
-    if process.returncode:
-        raise RuntimeError(f"`{' '.join(command)}` failed in {cwd} (exit {process.returncode}):\n{output[-3000:]}")
-    return {"seconds": seconds, "peak_memory_mib": usage.ru_maxrss / 1024, "output": output}
+    with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as report:
+        start = time.perf_counter()
+        completed = subprocess.run(
+            [sys.executable, "-S", "-c", LAUNCHER, report.name, *command], cwd=cwd, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        seconds = time.perf_counter() - start
+        peak_kib = int(report.read() or 0)  # ru_maxrss is in KiB on Linux
+    if completed.returncode:
+        raise RuntimeError(f"`{' '.join(command)}` failed in {cwd} (exit {completed.returncode}):\n{completed.stdout[-3000:]}")
+    return {"seconds": seconds, "peak_memory_mib": peak_kib / 1024, "output": completed.stdout}
 
 
 def full_repro(workspace: Path) -> list[dict]:

@@ -7,6 +7,13 @@ def render(r: dict) -> str:
     total = sum(stage["seconds"] for stage in r["full_repro"])
     course_gflops = course["training_mflops_per_image"] * 1e6 * course["img_per_s"] / 1e9
     course_to_target = course["fit_s"] if course["test_acc"] >= project["target"] else None
+    # seed_cnn.py reports test accuracy only at its end: its time to the target is at most its
+    # fit time when it got there, and more than that when it did not.
+    if course_to_target is None:
+        course_time = f"> {course['fit_s']:.0f} s (not reached in {course['epochs']:.0f} epochs)"
+        time_ratio = "n/a" if project["seconds_to_target"] is None else f"< {project['seconds_to_target'] / course['fit_s']:.2f}× the time"
+    else:
+        course_time, time_ratio = f"≤ {course_to_target:.0f} s", ratio(project["seconds_to_target"], course_to_target)
     augment_ratio = r["project_augmentation"]["img_per_s"] / r["course_augmentation"]["imagedatagenerator_img_per_s"]
     up_to_date = r["up_to_date"]
     flow_extra = up_to_date["prefect_flow"]["median_seconds"] - up_to_date["dvc_repro"]["median_seconds"]
@@ -29,7 +36,7 @@ def render(r: dict) -> str:
         "| | course | project | ratio |",
         "|---|---|---|---|",
         f"| training images/s | {course['img_per_s']:,.0f} | {project['train_images_per_s']:,.0f} | {project['train_images_per_s'] / course['img_per_s']:.2f}× |",
-        f"| seconds to {project['target']:.0%} test accuracy | {seconds(course_to_target)} | {seconds(project['seconds_to_target'])} | {ratio(project['seconds_to_target'], course_to_target)} |",
+        f"| seconds to {project['target']:.0%} test accuracy | {course_time} | {seconds(project['seconds_to_target'])} | {time_ratio} |",
         f"| test accuracy at the end | {course['test_acc']:.2%} ({course['epochs']:.0f} epochs, {course['fit_s']:.0f} s) | {project['test_accuracy']:.2%} ({len(project['epochs'])} epochs, {project['epochs'][-1]['seconds']:.0f} s) | |",
         f"| MFLOP per training image (conv + dense) | {course['training_mflops_per_image']:.1f} | {project['training_mflops_per_image']:.1f} | |",
         f"| achieved GFLOP/s | {course_gflops:.0f} | {project['gflops']:.0f} | {project['gflops'] / course_gflops:.2f}× |",
@@ -74,7 +81,7 @@ def render(r: dict) -> str:
         "",
         "| target | measured | met |",
         "|---|---|---|",
-        target("time to 91% ≤ 1/5 of the course's", ratio(project["seconds_to_target"], course_to_target), project["seconds_to_target"] is not None and course_to_target is not None and project["seconds_to_target"] <= course_to_target / 5),
+        target("time to 91% ≤ 1/5 of the course's", time_ratio, project["seconds_to_target"] is not None and project["seconds_to_target"] <= course["fit_s"] / 5),
         target("throughput ≥ 2.5× the course's at equal or better accuracy", f"{project['train_images_per_s'] / course['img_per_s']:.2f}×", project["train_images_per_s"] >= 2.5 * course["img_per_s"] and project["test_accuracy"] >= course["test_acc"]),
         target("≥ 60% of the matmul peak", f"{project['gflops'] / peak:.0%}", project["gflops"] >= 0.6 * peak),
         target("default pipeline CNN ≥ 94.0%", f"{cnn_accuracy:.2%}", cnn_accuracy >= 0.94),

@@ -6,27 +6,38 @@ and measures their FID against as many test images, with the feature extractor t
 `feature_extractor`) and `plots/gan/samples.png` (a 4×4 grid), logs both to train_gan's MLflow
 run, and gives the new `gan` version the `champion` alias only if its test FID is lower than
 the champion's and its data passed validation.
+
+FIDs taken in different feature spaces do not compare: a retrained CNN changes the scale
+(label smoothing alone moved one generator's FID from 108 to 16). Each version is tagged with
+the extractor's file hash; when the champion was scored with another extractor, it is scored
+again with this one, on the same samples, before the gate compares.
 """
 
 import argparse
+import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import mlflow
 import numpy as np
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from matplotlib.figure import Figure
 
 from stages.common.arrays import write_json
 from stages.common.cli import StageError, run_stage
 from stages.common.gan import feature_extractor, fid, sample_grid
 from stages.common.params import load_params
-from stages.common.registry import gate_run
+from stages.common.arrays import read_json
+from stages.common.registry import CHAMPION, gate_run
 from stages.common.tracking import resumed_run
 from stages.common.training import FEATURE_LAYER, load_split
 
 logger = logging.getLogger(__name__)
 CHAMPION_METRIC = "test_fid"
+EXTRACTOR_TAG = "fid_feature_extractor_md5"
 
 
 def evaluate(generator: keras.Model, extractor: keras.Model, test_images: np.ndarray, num_samples: int, seed: int, batch_size: int) -> tuple[float, Figure]:
@@ -37,6 +48,23 @@ def evaluate(generator: keras.Model, extractor: keras.Model, test_images: np.nda
     noise = np.random.default_rng(seed + 1).standard_normal((num_samples, generator.input_shape[-1])).astype(np.float32)
     generated = generator.predict(noise, batch_size=batch_size, verbose=0)
     return fid(extractor, np.asarray(test_images[:num_samples], np.float32), generated, batch_size), sample_grid(generated, "generated (fixed seed)")
+
+
+def rescore_champion(name: str, extractor_id: str, score: Callable[[keras.Model], float]) -> None:
+    """Score the champion generator again when its test FID came from another feature extractor."""
+    client = MlflowClient()
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return
+    if champion.tags.get(EXTRACTOR_TAG) == extractor_id:
+        return
+    model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@{CHAMPION}"))
+    generator = keras.saving.load_model(next((model_dir / "artifacts").glob("*.keras")), safe_mode=True)
+    value = score(generator)
+    logger.info("champion v%s was scored with another feature extractor (test FID %s); with this one: %.2f", champion.version, champion.tags.get(CHAMPION_METRIC), value)
+    client.set_model_version_tag(name, champion.version, CHAMPION_METRIC, repr(value))
+    client.set_model_version_tag(name, champion.version, EXTRACTOR_TAG, extractor_id)
 
 
 def main() -> None:
@@ -62,6 +90,11 @@ def main() -> None:
         mlflow.log_metric(CHAMPION_METRIC, test_fid)
         mlflow.log_artifact(str(args.metrics), artifact_path="metrics")
         mlflow.log_figure(figure, "plots/samples.png")
+        extractor_id = hashlib.md5(args.feature_model.read_bytes()).hexdigest()
+        test_images = load_split(args.data, "test")[0]
+        name, version = (read_json(args.model_dir / "mlflow.json")[key] for key in ("registered_model", "version"))
+        rescore_champion(name, extractor_id, lambda champion: evaluate(champion, extractor, test_images, params.train_gan.fid_samples, params.seed, params.evaluate.batch_size)[0])
+        MlflowClient().set_model_version_tag(name, version, EXTRACTOR_TAG, extractor_id)
         decision = gate_run(args.model_dir, args.validation, CHAMPION_METRIC, test_fid, higher_is_better=False)
     logger.info("%s: test FID %.2f on %d samples; champion: %s", args.model_dir.name, test_fid, params.train_gan.fid_samples, decision.reason)
 

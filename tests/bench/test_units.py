@@ -46,3 +46,11 @@ def test_timed_reports_the_peak_memory_of_the_largest_process(tmp_path):
     assert result["peak_memory_mib"] >= 300
     with pytest.raises(RuntimeError, match="exit 3"):
         timed([sys.executable, "-c", "import sys; print('bad input'); sys.exit(3)"], tmp_path, environment())
+
+
+def test_peak_memory_is_the_commands_own_not_the_callers(tmp_path):
+    ballast = bytearray(400 * 2**20)
+    ballast[::4096] = b"x" * len(ballast[::4096])  # resident in this process, then fork
+    result = timed([sys.executable, "-c", "pass"], tmp_path, environment())
+    assert result["peak_memory_mib"] < 200
+    del ballast

@@ -1,4 +1,5 @@
 import csv
+import hashlib
 import json
 import sys
 from functools import partial
@@ -117,3 +118,26 @@ def test_stages_train_evaluate_and_gate_the_generator(mlflow_store, tmp_path, mo
     assert str(champion.version) == "1" and float(champion.tags["test_fid"]) == pytest.approx(metrics["test_fid"])
     pixels = mlflow.pyfunc.load_model("models:/gan@champion").predict(np.zeros((2, 8), np.float32))
     assert pixels.shape == (2, 28, 28, 1) and 0 <= pixels.min() and pixels.max() <= 255
+
+
+def test_champion_scored_with_another_cnn_is_rescored_before_the_gate(mlflow_store, tmp_path, monkeypatch, raw_params):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params | {"train_gan": TINY}))
+    write_processed(tmp_path / "data" / "processed", per_class=24)
+    (tmp_path / "summary.json").write_text(json.dumps({"success": True}))
+    client = MlflowClient(mlflow_store)  # not the URI an earlier test's stage set in this process
+    for version, cnn in ((1, "old-cnn.keras"), (2, "new-cnn.keras")):
+        keras.utils.set_random_seed(version)
+        tiny_classifier().save(tmp_path / cnn)
+        run_main(train_gan, monkeypatch, "--data", "data/processed", "--feature-model", cnn, "--model-dir", "models/gan", "--plots", "plots/gan")
+        if version == 1:
+            run_main(evaluate_gan, monkeypatch, "--model-dir", "models/gan", "--feature-model", cnn, "--data", "data/processed", "--validation", "summary.json", "--metrics", "metrics/gan.json", "--plots", "plots/gan")
+            # As if v1 had been scored in a feature space where FIDs run small: unbeatable as it stands.
+            client.set_model_version_tag("gan", "1", "test_fid", "0.001")
+    run_main(evaluate_gan, monkeypatch, "--model-dir", "models/gan", "--feature-model", "new-cnn.keras", "--data", "data/processed", "--validation", "summary.json", "--metrics", "metrics/gan.json", "--plots", "plots/gan")
+
+    new_cnn = hashlib.md5((tmp_path / "new-cnn.keras").read_bytes()).hexdigest()
+    first, second = client.get_model_version("gan", "1"), client.get_model_version("gan", "2")
+    assert first.tags["fid_feature_extractor_md5"] == second.tags["fid_feature_extractor_md5"] == new_cnn
+    assert float(first.tags["test_fid"]) > 0.001  # scored again, in the new CNN's features
+    champion = client.get_model_version_by_alias("gan", "champion").version
+    assert (str(champion) == "2") == (float(second.tags["test_fid"]) < float(first.tags["test_fid"]))

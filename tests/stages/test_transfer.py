@@ -219,3 +219,31 @@ def test_stage_publishes_model_comparison_and_registers_it(transfer_data, tmp_pa
     assert run.data.metrics["transfer_test_accuracy"] == pytest.approx(comparison["transfer_test_accuracy"])
     assert "scratch_test_accuracy" in run.data.metrics and "scratch_val_accuracy" in run.data.metrics
     assert run.data.tags["backbone"] == "pipeline_cnn" and run.data.params["train_transfer.fine_tune_layers"] == "2"
+
+
+def test_head_trained_on_cached_features_is_the_classifiers_own_head(transfer_data, tmp_path):
+    backbone = build_backbone("pipeline_cnn", "none", 32, tiny_cnn(tmp_path / "cnn.keras"))
+    data = train_transfer.load_task(transfer_data, 8, 0)
+    model = classifier(backbone, data["input_shape"], data["num_classes"], transfer_params(), frozen=True)
+    backbone.base.trainable = False
+    head = train_transfer.head_of(model, backbone)
+    train_transfer.compile_with(head, 0.01)
+    base_before = [weights.copy() for weights in backbone.base.get_weights()]
+    head.fit(train_transfer.frozen_features(backbone, data, 8, 0)["train"], epochs=2, verbose=0)
+
+    images = np.asarray(data["arrays"]["val"][0], np.float32)
+    features = backbone.base.predict(images, verbose=0)
+    # The classifier now predicts with the head's new weights, on the same base as before.
+    np.testing.assert_allclose(model.predict(images, verbose=0), head.predict(features, verbose=0), rtol=1e-5, atol=1e-6)
+    assert all(np.array_equal(before, after) for before, after in zip(base_before, backbone.base.get_weights()))
+    cached = np.concatenate([batch for batch, _ in train_transfer.frozen_features(backbone, data, 8, 0)["val"]])
+    np.testing.assert_allclose(cached, features, rtol=1e-5, atol=1e-6)
+
+
+def test_best_checkpoint_of_the_head_phase_is_the_whole_classifier(transfer_data, tmp_path):
+    model_path = tiny_cnn(tmp_path / "cnn.keras")
+    state = TrainingState(tmp_path / "state", "val_accuracy", "max", {})
+    data = train_transfer.load_task(transfer_data, 8, 0)
+    train_transfer.train_transfer(build_backbone("pipeline_cnn", "none", 32, model_path), data, transfer_params(fine_tune_epochs=0), 0, state, [])
+    saved = keras.saving.load_model(state.best_path, safe_mode=True)
+    assert saved.input_shape == (None, *data["input_shape"]) and saved.output_shape == (None, data["num_classes"])
