@@ -59,7 +59,7 @@ def set_params(repo: Path, **sections) -> None:
 
 QUICK = {
     "data": {"dataset": "digits"},
-    "train_cnn": {"epochs": 1},
+    "train_cnn": {"epochs": 1, "warmup_epochs": 0},
     "train_gan": {"epochs": 1, "max_images": 256, "fid_samples": 100},
     "train_transfer": {"epochs": 1, "fine_tune_epochs": 1},
 }
