@@ -17,6 +17,8 @@ from collections import deque
 from pathlib import Path
 from typing import Callable
 
+from stages.common.cli import die_with_parent
+
 OUTCOMES = {
     "skipped": re.compile(r"Stage '[^']+' didn't change, skipping"),
     "restored": re.compile(r"Stage '[^']+' is cached - skipping run"),
@@ -43,8 +45,10 @@ def repro_stage(root: Path, name: str, env: dict[str, str], log: Callable[[str],
     it ran elsewhere with the same code, params and data.
     """
     command = [*_dvc_command(), "--wait-for-lock", "repro", "--single-item", name, *(["--pull"] if pull else [])]
+    # die_with_parent: a crashed or killed flow run takes its dvc (and so the stage) with it.
     process = subprocess.Popen(
-        command, cwd=root, env=_environment(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        command, cwd=root, env=_environment(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+        preexec_fn=die_with_parent,
     )
     tail: deque[str] = deque(maxlen=ERROR_LINES)
     outcome = "ran"

@@ -14,13 +14,16 @@ from pathlib import Path
 from dvc.repo import Repo
 from prefect.artifacts import create_markdown_artifact
 
+from stages.common.redact import redact
+
 LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves the default sqlite store
 
 
 def mlflow_ui() -> str:
-    """The MLflow UI address for links: the tracking server when there is one, else `mlflow ui`'s."""
+    """The MLflow UI address for links: the tracking server when there is one, else `mlflow ui`'s.
+    Artifacts are shown to everyone with the Prefect UI: credentials in the URI are redacted."""
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_MLFLOW_UI
+    return redact(uri.rstrip("/")) if uri.startswith(("http://", "https://")) else LOCAL_MLFLOW_UI
 
 
 def metrics_table(metrics: dict[str, dict], models: dict[str, dict], ui: str) -> str:
@@ -46,13 +49,18 @@ def publish(root: Path, flow_run_name: str, overrides: list[str], outputs: set[s
     found = shown.get("", {}).get("data", {}).items()
     metrics = {path: entry.get("data", {}) for path, entry in found if path in outputs}
     models = {path.parent.name: json.loads(path.read_text()) for path in sorted(root.glob("models/*/mlflow.json"))}
-    header = f"# Pipeline run `{flow_run_name}`\n\nParams overrides: {', '.join(f'`{o}`' for o in overrides) or 'none'}\n\n"
-    create_markdown_artifact(header + metrics_table(metrics, models, mlflow_ui()), key="pipeline-metrics", description="Metrics per model")
+    create_markdown_artifact(header(flow_run_name, overrides) + metrics_table(metrics, models, mlflow_ui()), key="pipeline-metrics", description="Metrics per model")
     for grid in sorted(root / path for path in outputs if Path(path).name == "gt_vs_pr.png"):
         model = grid.parent.name
         image = base64.b64encode(grid.read_bytes()).decode()
         markdown = f"# Ground truth vs prediction: {model}\n\n![GT vs PR grid for {model}](data:image/png;base64,{image})"
         create_markdown_artifact(markdown, key=f"gt-vs-pr-{model}", description=f"GT vs PR grid, {model}")
+
+
+def header(flow_run_name: str, overrides: list[str]) -> str:
+    """The summary's title and its params overrides, redacted (a data.source may hold credentials)."""
+    shown = ", ".join(f"`{redact(override)}`" for override in overrides) or "none"
+    return f"# Pipeline run `{flow_run_name}`\n\nParams overrides: {shown}\n\n"
 
 
 def _number(value: float) -> str:

@@ -15,11 +15,12 @@ import pooch
 from stages.common.arrays import Split, save_raw
 from stages.common.cli import StageError, run_stage
 from stages.common.datasets import IDX_DATASETS, IdxSpec
-from stages.common.fetch import fetch_all, local_path
+from stages.common.fetch import fetch_all
 from stages.common.idx import parse_idx
-from stages.common.image_folder import class_names, read_folder, split_folders
+from stages.common.image_folder import class_names, read_folder, resolve_source, split_folders
 from stages.common.images import fit_array
 from stages.common.params import DataParams, ImageParams, load_params
+from stages.common.redact import redact
 from stages.common.splits import stratified_split, stratified_subset
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def build_raw(data: DataParams, image: ImageParams, seed: int, cache_dir: Path, 
     elif data.dataset == "digits":
         train, test, names, manifest = _load_digits(data.test_fraction, seed)
     else:
-        train, test, names, manifest = _load_image_folder(data, image, seed)
+        train, test, names, manifest = _load_image_folder(data, image, seed, cache_dir / "image_folder")
     size = (image.height, image.width, image.channels)
     train, test = (Split(fit_array(split.images, *size), split.labels) for split in (train, test))
     train = train.subset(stratified_subset(train.labels, data.max_train_images, seed, f"train images to data.max_train_images={data.max_train_images}"))
@@ -51,8 +52,8 @@ def _load_idx(spec: IdxSpec, source: str | None, cache_dir: Path) -> Loaded:
     test = Split(arrays[spec.test_images.filename], arrays[spec.test_labels.filename].astype(np.int64))
     for name, split in (("train", train), ("test", test)):
         if len(split.images) != len(split.labels):
-            raise StageError(f"{name} split from {used}: {len(split.images)} images but {len(split.labels)} labels")
-    return train, test, list(spec.class_names), {"source": used}
+            raise StageError(f"{name} split from {redact(used)}: {len(split.images)} images but {len(split.labels)} labels")
+    return train, test, list(spec.class_names), {"source": redact(used)}
 
 
 def _load_digits(test_fraction: float, seed: int) -> Loaded:
@@ -67,10 +68,8 @@ def _load_digits(test_fraction: float, seed: int) -> Loaded:
     return train, test, [str(digit) for digit in range(10)], {"source": "sklearn.datasets.load_digits"}
 
 
-def _load_image_folder(data: DataParams, image: ImageParams, seed: int) -> Loaded:
-    root = local_path(data.source) if data.source else None
-    if root is None or not root.is_dir():
-        raise StageError(f"data.source must name a local directory of class folders for dataset image_folder, got {data.source!r}")
+def _load_image_folder(data: DataParams, image: ImageParams, seed: int, cache_dir: Path) -> Loaded:
+    root, provenance = resolve_source(data.source, cache_dir)
     size = (image.height, image.width, image.channels)
     folders = split_folders(root)
     names = class_names(list(folders.values()) if folders else [root])
@@ -84,7 +83,7 @@ def _load_image_folder(data: DataParams, image: ImageParams, seed: int) -> Loade
         train, test = Split(read.images[train_index], read.labels[train_index]), Split(read.images[test_index], read.labels[test_index])
         unreadable = read.unreadable
     skipped = [{"path": path, "reason": reason} for path, reason in unreadable]
-    return train, test, names, {"source": str(root), "skipped_files": skipped}
+    return train, test, names, provenance | {"skipped_files": skipped}
 
 
 def main() -> None:

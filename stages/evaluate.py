@@ -18,6 +18,7 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from stages.common.arrays import write_json
 from stages.common.cli import run_stage
+from stages.common.models import load_keras
 from stages.common.params import load_params
 from stages.common.registry import gate_run
 from stages.common.tracking import resumed_run
@@ -66,7 +67,7 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, required=True, help="e.g. plots/cnn")
     args = parser.parse_args()
     params = load_params(args.params)
-    model = keras.saving.load_model(args.model_dir / "best.keras", safe_mode=True)
+    model = load_keras(args.model_dir / "best.keras")
     images, labels = load_split(args.data, "test")
     class_names = load_class_names(args.data)
     metrics, predicted = evaluate(model, images, labels, class_names, params.evaluate.batch_size)

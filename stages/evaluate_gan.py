@@ -23,15 +23,14 @@ import keras
 import mlflow
 import numpy as np
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from matplotlib.figure import Figure
 
-from stages.common.arrays import write_json
+from stages.common.arrays import read_json, write_json
 from stages.common.cli import StageError, run_stage
 from stages.common.gan import feature_extractor, fid, sample_grid
+from stages.common.models import load_keras
 from stages.common.params import load_params
-from stages.common.arrays import read_json
-from stages.common.registry import CHAMPION, gate_run
+from stages.common.registry import CHAMPION, champion, gate_run
 from stages.common.tracking import resumed_run
 from stages.common.training import FEATURE_LAYER, load_split
 
@@ -52,19 +51,15 @@ def evaluate(generator: keras.Model, extractor: keras.Model, test_images: np.nda
 
 def rescore_champion(name: str, extractor_id: str, score: Callable[[keras.Model], float]) -> None:
     """Score the champion generator again when its test FID came from another feature extractor."""
-    client = MlflowClient()
-    try:
-        champion = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return
-    if champion.tags.get(EXTRACTOR_TAG) == extractor_id:
+    client, current = MlflowClient(), champion(name)
+    if current is None or current.tags.get(EXTRACTOR_TAG) == extractor_id:
         return
     model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@{CHAMPION}"))
-    generator = keras.saving.load_model(next((model_dir / "artifacts").glob("*.keras")), safe_mode=True)
+    generator = load_keras(next((model_dir / "artifacts").glob("*.keras")))
     value = score(generator)
-    logger.info("champion v%s was scored with another feature extractor (test FID %s); with this one: %.2f", champion.version, champion.tags.get(CHAMPION_METRIC), value)
-    client.set_model_version_tag(name, champion.version, CHAMPION_METRIC, repr(value))
-    client.set_model_version_tag(name, champion.version, EXTRACTOR_TAG, extractor_id)
+    logger.info("champion v%s was scored with another feature extractor (test FID %s); with this one: %.2f", current.version, current.tags.get(CHAMPION_METRIC), value)
+    client.set_model_version_tag(name, current.version, CHAMPION_METRIC, repr(value))
+    client.set_model_version_tag(name, current.version, EXTRACTOR_TAG, extractor_id)
 
 
 def main() -> None:
@@ -78,8 +73,8 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, required=True, help="e.g. plots/gan")
     args = parser.parse_args()
     params = load_params(args.params)
-    generator = keras.saving.load_model(args.model_dir / "best.keras", safe_mode=True)
-    extractor = feature_extractor(keras.saving.load_model(args.feature_model, safe_mode=True))
+    generator = load_keras(args.model_dir / "best.keras")
+    extractor = feature_extractor(load_keras(args.feature_model))
     test_fid, figure = evaluate(generator, extractor, load_split(args.data, "test")[0], params.train_gan.fid_samples, params.seed, params.evaluate.batch_size)
     metrics = {CHAMPION_METRIC: test_fid, "fid_samples": params.train_gan.fid_samples, "feature_extractor": f"{args.feature_model} (layer {FEATURE_LAYER})"}
     args.metrics.parent.mkdir(parents=True, exist_ok=True)

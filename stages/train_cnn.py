@@ -103,8 +103,10 @@ def main() -> None:
     state = TrainingState(args.state_dir, "val_accuracy", "max", {"params": section, "seed": params.seed, "data": dvc_hash(data_key)})
     with training_run("train_cnn", state.directory, {"train_cnn": section, "seed": params.seed}, [data_key]):
         mlflow.set_tags(accelerator.tags())
-        with strategy.scope():
-            train(args.data, params.train_cnn, params.seed, state, [EpochMetrics()])
+        if not state.fit_finished:  # a crash after fit() ended: only publishing is left
+            with strategy.scope():
+                train(args.data, params.train_cnn, params.seed, state, [EpochMetrics()])
+            state.finish_fit()
         publish_classifier(state, args.data, "cnn", args.model_dir, args.plots)
 
 

@@ -19,9 +19,10 @@ from stages.common.accelerator import configure
 from stages.common.arrays import write_json
 from stages.common.cli import StageError, run_stage
 from stages.common.gan import DCGAN, GanMonitor, feature_extractor
+from stages.common.models import load_keras
 from stages.common.params import TrainGanParams, load_params
 from stages.common.tracking import EpochMetrics, dvc_hash, log_keras_model, training_run
-from stages.common.training import TrainingState, load_split
+from stages.common.training import TrainingState, load_split, save_atomically, write_score
 
 logger = logging.getLogger(__name__)
 
@@ -42,23 +43,24 @@ def fid_images(images: np.ndarray, count: int, split: str) -> np.ndarray:
 class BestGenerator(keras.callbacks.Callback):
     """Saves the GAN's generator, on its own, whenever FID improves on best."""
 
-    def __init__(self, path: Path, best: float | None):
+    def __init__(self, state: TrainingState, best: float | None):
         super().__init__()
-        self.path, self.best = Path(path), best
+        self.path, self.score_path, self.best = state.best_path, state.score_path, best
 
     def on_epoch_end(self, epoch, logs=None):
         if self.best is None or logs["fid"] < self.best:
             previous = "nothing" if self.best is None else f"{self.best:.2f}"
             logger.info("epoch %d: FID improved from %s to %.2f; saving the generator to %s", epoch + 1, previous, logs["fid"], self.path)
             self.best = logs["fid"]
-            self.model.generator.save(self.path)
+            save_atomically(self.model.generator, self.path)
+            write_score(self.score_path, "fid", self.best)
 
 
 def generator_callbacks(state: TrainingState) -> list[keras.callbacks.Callback]:
     """TrainingState's callbacks with its ModelCheckpoint, which would save the whole DCGAN,
     swapped for BestGenerator, which starts from the same best FID (a resumed run's)."""
     return [
-        BestGenerator(state.best_path, callback.best) if isinstance(callback, keras.callbacks.ModelCheckpoint) else callback
+        BestGenerator(state, callback.best) if isinstance(callback, keras.callbacks.ModelCheckpoint) else callback
         for callback in state.callbacks()
     ]
 
@@ -100,10 +102,12 @@ def main() -> None:
     state = TrainingState(args.state_dir, "fid", "min", fingerprint)
     with training_run("train_gan", state.directory, {"train_gan": section, "seed": params.seed}, [data_key, feature_key]):
         mlflow.set_tags(accelerator.tags())
-        classifier = keras.saving.load_model(args.feature_model, safe_mode=True)
-        train(args.data, params.train_gan, params.seed, classifier, state, [EpochMetrics()])
+        classifier = load_keras(args.feature_model)
+        if not state.fit_finished:
+            train(args.data, params.train_gan, params.seed, classifier, state, [EpochMetrics()])
+            state.finish_fit()
         noise = np.random.default_rng(params.seed).standard_normal((4, params.train_gan.latent_dim)).astype(np.float32)
-        best = keras.saving.load_model(state.best_path, safe_mode=True)
+        best = load_keras(state.best_path)
         reference = log_keras_model(state.best_path, "gan", noise, best.predict(noise, verbose=0) * 255, {"output_scale": 255.0})
         reference["latent_dim"] = params.train_gan.latent_dim
         publish_samples(state, args.plots / "samples")

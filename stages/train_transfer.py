@@ -25,6 +25,7 @@ from stages.common.accelerator import Accelerator, configure
 from stages.common.arrays import write_json
 from stages.common.backbones import Backbone, build_backbone
 from stages.common.cli import run_stage
+from stages.common.models import load_keras
 from stages.common.params import Params, TrainTransferParams, load_params
 from stages.common.tracking import EpochMetrics, dvc_hash, publish_classifier, training_run
 from stages.common.training import TrainingState, batches, load_split, probabilities
@@ -119,7 +120,7 @@ def load_task(directory: Path, batch_size: int, seed: int) -> dict:
 
 
 def held_out_accuracy(model_path: Path, test: tuple[np.ndarray, np.ndarray]) -> float:
-    model = keras.saving.load_model(model_path, safe_mode=True)
+    model = load_keras(model_path)
     images, labels = test
     predicted = model.predict(np.asarray(images, np.float32), batch_size=256, verbose=0).argmax(axis=1)
     return float((predicted == labels.argmax(axis=1)).mean())

@@ -23,7 +23,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def repo(tmp_path) -> Path:
-    repo = tmp_path / "repo"
+    return make_repo(tmp_path / "repo")
+
+
+def make_repo(repo: Path) -> Path:
+    """A git + DVC repo holding the project's stages, dvc.yaml and params.yaml."""
     shutil.copytree(ROOT / "stages", repo / "stages", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(ROOT / name, repo / name)

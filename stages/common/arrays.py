@@ -31,6 +31,9 @@ class Split:
 def atomic_directory(path: Path) -> Iterator[Path]:
     """A scratch directory that replaces path only if the block completes."""
     path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.partial-*"):  # left by a killed run
+        if not _running(stale.name.rsplit("-", 1)[1]):
+            shutil.rmtree(stale, ignore_errors=True)
     scratch = path.with_name(f".{path.name}.partial-{os.getpid()}")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -41,6 +44,16 @@ def atomic_directory(path: Path) -> Iterator[Path]:
         raise
     shutil.rmtree(path, ignore_errors=True)
     scratch.rename(path)
+
+
+def _running(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def write_json(path: Path, value: Any) -> None:

@@ -20,6 +20,7 @@ import keras
 from keras import layers
 
 from stages.common.cli import StageError
+from stages.common.models import load_keras
 from stages.common.training import feature_model
 
 PIPELINE_CNN = "pipeline_cnn"
@@ -92,7 +93,7 @@ def pipeline_backbone(path: Path) -> keras.Model:
     path = Path(path)
     if not path.is_file():
         raise BackboneError(f"backbone pipeline_cnn needs the trained CNN at {path}; run `dvc repro train_cnn` first")
-    return feature_model(keras.saving.load_model(path, safe_mode=True), PIPELINE_CNN)
+    return feature_model(load_keras(path), PIPELINE_CNN)
 
 
 def application_backbone(name: str, weights: str, input_size: int) -> keras.Model:

@@ -4,6 +4,7 @@ Class names are the folder names, sorted. The root may hold the class folders di
 train and a test folder (`train`/`test`, `training`/`testing`, any case) that each hold them.
 Every image is converted to the configured size and channels. Files that cannot be read are
 reported by path: the load fails, or skips them when asked to, but never drops them silently.
+The folder may also come as a local archive of it (stages.common.archives).
 """
 
 import logging
@@ -13,8 +14,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from stages.common.archives import ARCHIVE_SUFFIXES, is_archive, unpacked_folder
 from stages.common.cli import StageError
+from stages.common.fetch import local_path
 from stages.common.images import fit_image
+from stages.common.redact import redact
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +35,22 @@ class FolderImages:
     images: np.ndarray
     labels: np.ndarray
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+
+def resolve_source(source: str | None, cache_dir: Path) -> tuple[Path, dict]:
+    """The folder that source (data.source) names and its provenance for the manifest: a local
+    directory as is, or a local archive of one extracted under cache_dir."""
+    path = local_path(source) if source else None
+    if path is not None and path.is_dir():
+        return path, {"source": str(path)}
+    if path is not None and path.is_file() and is_archive(path):
+        root, digest = unpacked_folder(path, cache_dir)
+        return root, {"source": str(path), "source_sha256": digest}
+    raise ImageFolderError(
+        "data.source must name a local directory of class folders for dataset image_folder, or a "
+        f"{', '.join(ARCHIVE_SUFFIXES)} archive of one (a path or file:// URL; remote URLs are not "
+        f"supported, download the archive first), got {source and redact(source)!r}"
+    )
 
 
 def split_folders(root: Path) -> dict[str, Path] | None:

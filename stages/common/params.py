@@ -6,10 +6,11 @@ allowed.
 """
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from stages.common.cli import StageError
 
@@ -22,10 +23,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+def _refuse_bool(value: Any) -> Any:
+    """Strict mode does not reach Literal: Literal[1, 3] alone takes true, which equals 1."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
 class ImageParams(_Section):
     height: PositiveInt
     width: PositiveInt
-    channels: Literal[1, 3]
+    channels: Annotated[Literal[1, 3], BeforeValidator(_refuse_bool)]
 
 
 class DataParams(_Section):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from stages.common.arrays import read_json
@@ -34,10 +35,9 @@ def promote_if_better(name: str, version: str, metric: str, value: float, higher
     client.set_model_version_tag(name, version, metric, repr(float(value)))
     if not data_valid:
         return _decided(name, version, Decision(False, "its data did not pass validation"))
-    try:
-        current = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        current = None
+    if not has_model_files(name, version):
+        return _decided(name, version, Decision(False, "its model files are missing from the registry's artifact store"))
+    current = champion(name)
     if current is not None and str(current.version) == str(version):
         return _decided(name, version, Decision(True, "already the champion"))
     if current is not None:
@@ -49,6 +49,30 @@ def promote_if_better(name: str, version: str, metric: str, value: float, higher
     client.set_registered_model_alias(name, CHAMPION, str(version))
     previous = f"champion v{current.version}'s {current.tags[metric]}" if current else "no previous champion"
     return _decided(name, version, Decision(True, f"{metric} {value:.4f} beats {previous}"))
+
+
+def champion(name: str) -> ModelVersion | None:
+    """The version carrying the champion alias; None if there is none, or if its model files
+    are gone (a champion that cannot be loaded is replaced by the next passing version)."""
+    try:
+        current = MlflowClient().get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    if not has_model_files(name, current.version):
+        logger.warning("%s champion v%s has lost its model files: the next version that passes the gate replaces it", name, current.version)
+        return None
+    return current
+
+
+def has_model_files(name: str, version: str) -> bool:
+    """The version is READY and its artifacts hold the .keras file the served model loads."""
+    if MlflowClient().get_model_version(name, version).status != "READY":
+        return False
+    try:
+        files = mlflow.artifacts.list_artifacts(f"models:/{name}/{version}/artifacts")
+    except (MlflowException, OSError):
+        return False
+    return any(item.path.endswith(".keras") for item in files)
 
 
 def gate_run(model_dir: Path, validation_summary: Path, metric: str, value: float, higher_is_better: bool) -> Decision:

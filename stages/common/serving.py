@@ -15,8 +15,12 @@ class KerasFileModel(PythonModel):
     def load_context(self, context):
         import keras
 
-        # safe_mode refuses models that would run arbitrary code (Lambda layers) on load.
-        self.model = keras.saving.load_model(context.artifacts["keras_model"], safe_mode=True)
+        path = context.artifacts["keras_model"]
+        # As stages.common.models.load_keras, which this file cannot import: only .keras files,
+        # and safe_mode refuses models that would run arbitrary code (Lambda layers) on load.
+        if not path.endswith(".keras"):
+            raise ValueError(f"{path} is not a .keras file: only .keras files are loaded (with safe_mode=True)")
+        self.model = keras.saving.load_model(path, safe_mode=True)
         config = context.model_config or {}
         self.input_scale = float(config.get("input_scale", 1.0))
         self.output_scale = float(config.get("output_scale", 1.0))

@@ -15,27 +15,45 @@ from typing import Iterator
 import keras
 import mlflow
 import numpy as np
+import requests
 import yaml
 from mlflow.models import infer_signature
 
 from stages.common.arrays import read_json, write_json
+from stages.common.cli import StageError
+from stages.common.models import load_keras
+from stages.common.redact import redact
 from stages.common.training import TrainingState, load_class_names, load_split
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+HEALTH_TIMEOUT_SECONDS = 10
 EXPERIMENT = "imagepipe"
 SERVING_CODE = Path(__file__).with_name("serving.py")
 
 
 def configure() -> None:
-    """Point MLflow at the tracking URI and the project's experiment, creating it if needed."""
+    """Point MLflow at the tracking URI and the project's experiment, creating it if needed.
+    A tracking server that does not answer fails the stage now, not after its training."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
     mlflow.set_tracking_uri(uri)
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
         local = uri.startswith("sqlite:") or uri.startswith("file:")
         mlflow.create_experiment(EXPERIMENT, artifact_location=Path("mlartifacts").resolve().as_uri() if local else None)
     mlflow.set_experiment(EXPERIMENT)
+
+
+def check_server(uri: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=timeout).raise_for_status()
+    except requests.RequestException as error:
+        raise StageError(
+            f"the MLflow tracking server {redact(uri)} does not answer ({type(error).__name__}): start it, "
+            "or point MLFLOW_TRACKING_URI at one that runs (unset, runs go to sqlite:///mlflow.db here)"
+        ) from None
 
 
 def provenance(stage: str, data_paths: list[str]) -> dict[str, str]:
@@ -48,9 +66,10 @@ def provenance(stage: str, data_paths: list[str]) -> dict[str, str]:
 
 
 def orchestration_tags() -> dict[str, str]:
-    """The Prefect flow run that started this stage and its params overrides, when one did."""
+    """The Prefect flow run that started this stage and its params overrides, when one did;
+    redacted, as an override of a source may hold credentials."""
     variables = {"prefect_flow_run_id": "IMAGEPIPE_FLOW_RUN_ID", "param_overrides": "IMAGEPIPE_PARAM_OVERRIDES"}
-    return {tag: os.environ[variable] for tag, variable in variables.items() if os.environ.get(variable)}
+    return {tag: redact(os.environ[variable]) for tag, variable in variables.items() if os.environ.get(variable)}
 
 
 def dvc_hash(path: str, lock: Path = Path("dvc.lock")) -> str | None:
@@ -74,6 +93,7 @@ def _git(*args: str) -> str:
 def training_run(stage: str, state_dir: Path, params: dict, data_paths: list[str]) -> Iterator[mlflow.ActiveRun]:
     """The stage's MLflow run; a run interrupted earlier (its id kept in state_dir) is resumed."""
     configure()
+    end_abandoned_run(Path(state_dir) / "abandoned_mlflow_run_id")
     id_file = Path(state_dir) / "mlflow_run_id"
     run_id = id_file.read_text().strip() if id_file.exists() else None
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else stage) as run:
@@ -83,6 +103,18 @@ def training_run(stage: str, state_dir: Path, params: dict, data_paths: list[str
             mlflow.log_params(flatten(params))
         mlflow.set_tags(provenance(stage, data_paths))
         yield run
+
+
+def end_abandoned_run(id_file: Path) -> None:
+    """A run whose resume state was discarded (other params or data) will never be resumed:
+    end it KILLED rather than leave it RUNNING."""
+    if id_file.exists():
+        client = mlflow.MlflowClient()
+        run_id = id_file.read_text().strip()
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, "KILLED")
+            logger.info("MLflow run %s was interrupted and its state discarded: marked KILLED", run_id)
+        id_file.unlink()
 
 
 def flatten(values: dict, prefix: str = "") -> dict[str, object]:
@@ -122,7 +154,7 @@ def publish_classifier(state: TrainingState, data: Path, registered_name: str, m
     `mlflow.json` (the run and registered version) into the DVC outs."""
     images, _ = load_split(data, "val")
     example = (np.asarray(images[:4], np.float32) * 255).round()
-    best = keras.saving.load_model(state.best_path, safe_mode=True)
+    best = load_keras(state.best_path)
     reference = log_keras_model(state.best_path, registered_name, example, best.predict(example / 255, verbose=0), {"input_scale": 1 / 255})
     reference["class_names"] = load_class_names(data)
     state.publish(Path(model_dir) / "best.keras", Path(plots) / "history.csv")

@@ -7,6 +7,7 @@ checkpoint so far. Only a completed run publishes `best.keras` into `models/<mod
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -67,16 +68,62 @@ def batches(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, 
     return data.prefetch(AUTOTUNE)
 
 
+def save_atomically(model: keras.Model, path: Path) -> None:
+    """model.save(path) through a scratch file: a kill or a full disk mid-save leaves the old
+    file whole. A failed save names the file and says that the old one is kept."""
+    path = Path(path)
+    scratch = path.with_name(f"partial-{os.getpid()}-{path.name}")
+    try:
+        model.save(scratch)
+        scratch.replace(path)
+    except OSError as error:
+        scratch.unlink(missing_ok=True)
+        kept = "the previous one is kept" if path.exists() else "there was none before"
+        raise StageError(f"could not save the checkpoint {path} ({error.strerror or error}); {kept}") from error
+
+
+def write_score(path: Path, monitor: str, value: float) -> None:
+    """The score of the best checkpoint, written after it and replaced whole."""
+    scratch = Path(path).with_name(f"partial-{os.getpid()}-{Path(path).name}")
+    scratch.write_text(json.dumps({"monitor": monitor, "value": float(value)}))
+    scratch.replace(path)
+
+
 class CheckpointOf(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that saves a given model (None: the one fit() trains), e.g. a whole
-    classifier while fit() trains its head on cached features."""
+    classifier while fit() trains its head on cached features; each save replaces the file
+    whole, and the score it was saved for is written beside it."""
 
-    def __init__(self, saved_model: keras.Model | None, *args, **kwargs):
+    def __init__(self, saved_model: keras.Model | None, score_path: Path, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.saved_model = saved_model
+        self.saved_model, self.score_path = saved_model, Path(score_path)
 
     def set_model(self, model: keras.Model) -> None:
         super().set_model(self.saved_model or model)
+
+    def _save_model(self, epoch, batch, logs):
+        if self._should_save_model(epoch, batch, logs, self.filepath):
+            save_atomically(self.model, Path(self.filepath))
+            write_score(self.score_path, self.monitor, logs[self.monitor])
+
+
+class HistoryLog(keras.callbacks.CSVLogger):
+    """CSVLogger for resumed runs: rows of epochs that are about to run again (logged before a
+    kill, never backed up) are dropped, so that every epoch appears once."""
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.first_epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+            self.csv_file.flush()
+            with open(self.filename, "r+", newline="") as handle:  # in place: csv_file appends to it
+                rows = handle.read().splitlines(keepends=True)
+                handle.seek(0)
+                handle.writelines(rows[:1] + [row for row in rows[1:] if int(row.split(self.sep, 1)[0]) < epoch])
+                handle.truncate()
 
 
 class TrainingState:
@@ -88,7 +135,12 @@ class TrainingState:
         fingerprint_path = self.directory / "fingerprint.json"
         if fingerprint_path.exists() and json.loads(fingerprint_path.read_text()) != fingerprint:
             logger.warning("discarding %s: it belongs to a run with other params or data", self.directory)
+            abandoned_run = self.directory / "mlflow_run_id"
+            abandoned_run = abandoned_run.read_text() if abandoned_run.exists() else None
             shutil.rmtree(self.directory)
+            self.directory.mkdir(parents=True)
+            if abandoned_run:  # tracking.training_run marks that MLflow run KILLED
+                (self.directory / "abandoned_mlflow_run_id").write_text(abandoned_run)
         self.directory.mkdir(parents=True, exist_ok=True)
         fingerprint_path.write_text(json.dumps(fingerprint, sort_keys=True))
         self.history_path = self.directory / "history.csv"
@@ -98,21 +150,25 @@ class TrainingState:
     def callbacks(self, saved_model: keras.Model | None = None) -> list[keras.callbacks.Callback]:
         """saved_model: what the best checkpoint holds, when fit() trains only a part of it."""
         best = json.loads(self.score_path.read_text())["value"] if self.score_path.exists() and self.best_path.exists() else None
+        # The backup, which marks an epoch done, is written last: a kill before it repeats the
+        # epoch, whose history row HistoryLog then replaces.
         return [
-            keras.callbacks.BackupAndRestore(str(self.directory / "backup")),
             CheckpointOf(
-                saved_model, str(self.best_path), monitor=self.monitor, mode=self.mode, save_best_only=True,
-                initial_value_threshold=best,
+                saved_model, self.score_path, str(self.best_path), monitor=self.monitor, mode=self.mode,
+                save_best_only=True, initial_value_threshold=best,
             ),
-            keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: self._record(logs)),
-            keras.callbacks.CSVLogger(str(self.history_path), append=True),
+            HistoryLog(str(self.history_path), append=True),
+            # double_checkpoint: a backup torn by a kill mid-save falls back to the one before.
+            keras.callbacks.BackupAndRestore(str(self.directory / "backup"), double_checkpoint=True),
         ]
 
-    def _record(self, logs: dict) -> None:
-        value = float(logs[self.monitor])
-        old = json.loads(self.score_path.read_text())["value"] if self.score_path.exists() else None
-        if old is None or (value > old if self.mode == "max" else value < old):
-            self.score_path.write_text(json.dumps({"monitor": self.monitor, "value": value}))
+    @property
+    def fit_finished(self) -> bool:
+        """fit() ran to its last epoch in an earlier run (BackupAndRestore's backup is gone then)."""
+        return (self.directory / "fit.done").exists()
+
+    def finish_fit(self) -> None:
+        (self.directory / "fit.done").touch()
 
     def publish(self, model_path: Path, history_path: Path) -> None:
         """Copy the best checkpoint and the history out atomically, then clear the state."""

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -78,6 +79,13 @@ class PrefectServer:
         return "\n".join(log.message for log in logs)
 
 
+def assert_listens_on_loopback_only(port: int) -> None:
+    """Every socket listening on port is bound to 127.0.0.1: no other host can reach the server."""
+    listening = psutil.net_connections(kind="inet")
+    addresses = {conn.laddr.ip for conn in listening if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port}
+    assert addresses == {"127.0.0.1"}, f"port {port} listens on {sorted(addresses)}; expected 127.0.0.1 only"
+
+
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory) -> PrefectServer:
     """`prefect server start` on a free loopback port with its own PREFECT_HOME; stopped afterwards."""
@@ -91,6 +99,7 @@ def prefect_server(tmp_path_factory) -> PrefectServer:
     )
     try:
         wait_until_up(f"{server.api_url}/health", process, home / "server.log")
+        assert_listens_on_loopback_only(port)
         for pool in ("cpu", "gpu"):
             server.cli(home, "work-pool", "create", pool, "--type", "process", "--overwrite")
         yield server
@@ -128,6 +137,7 @@ def mlflow_server(directory: Path):
         process = subprocess.Popen(command, env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_until_up(f"http://127.0.0.1:{port}/health", process, directory / "server.log")
+            assert_listens_on_loopback_only(port)
             yield f"http://127.0.0.1:{port}"
         finally:
             stop(process)

@@ -1,4 +1,4 @@
-from flows.report import metrics_table, mlflow_ui
+from flows.report import header, metrics_table, mlflow_ui
 
 
 def test_metrics_table_links_each_model_to_its_mlflow_run_and_version():
@@ -22,3 +22,13 @@ def test_links_go_to_the_tracking_server_or_the_local_mlflow_ui(monkeypatch):
     assert mlflow_ui() == "http://127.0.0.1:5002"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
     assert mlflow_ui() == "http://127.0.0.1:5000"
+
+
+def test_links_and_overrides_show_no_credentials(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://u:s3cret@mlflow.example:5000/")
+    assert mlflow_ui() == "https://***@mlflow.example:5000"
+    overrides = ["data.source=http://u:s3cret@mirror.example/mnist/", "train_cnn.epochs=2"]
+    assert header("nightly", overrides) == (
+        "# Pipeline run `nightly`\n\nParams overrides: `data.source=http://***@mirror.example/mnist/`, `train_cnn.epochs=2`\n\n"
+    )
+    assert header("nightly", []).endswith("Params overrides: none\n\n")

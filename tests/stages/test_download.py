@@ -1,6 +1,9 @@
+import functools
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,21 @@ def test_idx_datasets_from_local_mirror(make_params, idx_mirror, tmp_path, datas
     assert test.images.shape == (100, 28, 28, 1)
     assert names == list(spec.class_names)
     assert manifest["source"] == mirror.as_uri()
+
+
+def test_manifest_names_an_http_source_without_its_credentials(make_params, idx_mirror, tmp_path):
+    mirror, spec = idx_mirror
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(mirror))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        params = make_params(data={"source": f"http://u:s3cret@127.0.0.1:{port}/"})
+        _, _, _, manifest = build(params, tmp_path, fashion_mnist=spec)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert manifest["source"] == f"http://***@127.0.0.1:{port}/"
 
 
 def test_source_override_is_the_only_source_tried(make_params, idx_mirror, tmp_path):
@@ -112,6 +130,29 @@ def test_image_folder_needs_two_classes_and_a_local_directory(make_params, tmp_p
         build(params, tmp_path)
     params = make_params(data={"dataset": "image_folder", "source": "ftp://mirror.invalid/fruits"})
     with pytest.raises(Exception, match="data.source must name a local directory"):
+        build(params, tmp_path)
+
+
+def test_image_folder_from_a_zip_file_url(make_params, image_folder, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "fruits.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted(image_folder.rglob("*")):
+            bundle.write(path, path.relative_to(image_folder.parent).as_posix())
+    from_folder = build(make_params(data={"dataset": "image_folder", "source": str(image_folder)}), tmp_path)
+    train, test, names, manifest = build(make_params(data={"dataset": "image_folder", "source": archive.as_uri()}), tmp_path)
+    assert names == from_folder[2] == ["Apple Braeburn", "banana_ü", "cherry (red)"]
+    for split, expected in ((train, from_folder[0]), (test, from_folder[1])):
+        np.testing.assert_array_equal(split.images, expected.images)
+        np.testing.assert_array_equal(split.labels, expected.labels)
+    assert manifest["source"] == str(archive) and len(manifest["source_sha256"]) == 64
+    assert (tmp_path / "cache" / "image_folder" / manifest["source_sha256"] / "fruits").is_dir()
+
+
+def test_image_folder_archive_must_be_local(make_params, tmp_path):
+    params = make_params(data={"dataset": "image_folder", "source": "https://mirror.invalid/fruits.zip"})
+    with pytest.raises(ImageFolderError, match=r"\.zip, \.tar, \.tar\.gz, \.tgz archive of one .*remote URLs are not supported"):
         build(params, tmp_path)
 
 

@@ -1,6 +1,47 @@
+import copy
+
 import pytest
+import yaml
 
 from stages.common.params import ParamsError, load_params, parse_params
+from tests.conftest import ROOT
+
+# Positive integers that are not counts: any seed is allowed, channels is 1 or 3.
+NOT_COUNTS = {"seed", "image.channels"}
+# Counts whose zero means "none of it": no warm-up, no fine-tuning phase or no layers unfrozen.
+ZERO_ALLOWED = {"train_cnn.warmup_epochs", "train_transfer.fine_tune_epochs", "train_transfer.fine_tune_layers"}
+# Counts that default to null (no cap) but must be positive when set.
+OPTIONAL_COUNTS = ["data.max_train_images", "data.max_test_images"]
+
+
+def leaves(tree: dict, prefix: str = "") -> dict[str, object]:
+    """Every non-mapping value of tree, by its dotted key."""
+    found = {}
+    for key, value in tree.items():
+        found |= leaves(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
+    return found
+
+
+DEFAULTS = leaves(yaml.safe_load((ROOT / "params.yaml").read_text()))
+COUNTS = [key for key, value in DEFAULTS.items() if type(value) is int and value > 0 and key not in NOT_COUNTS]
+
+
+def refusal(raw: dict, key: str, value: object) -> str:
+    """The ParamsError message for raw with key set to value."""
+    *parents, last = key.split(".")
+    section = raw
+    for parent in parents:
+        section = section[parent]
+    section[last] = value
+    with pytest.raises(ParamsError) as caught:
+        parse_params(raw)
+    return str(caught.value)
+
+
+def wrong_types(default: object) -> list[object]:
+    """Values of another type than default's (a count refuses a float, a float refuses a bool)."""
+    others = {bool: [1, "true"], int: ["3", True, 1.5], float: ["0.1", True], str: [1, True]}
+    return [[1], {"value": 1}] + others.get(type(default), [True, 1.5])
 
 
 def test_project_params_load():
@@ -49,3 +90,29 @@ def test_unreadable_file(tmp_path):
         load_params(tmp_path / "params.yaml")
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("key", sorted(DEFAULTS))
+def test_every_key_refuses_a_value_of_the_wrong_type(raw_params, key):
+    for value in wrong_types(DEFAULTS[key]):
+        assert f"\n  {key}: " in refusal(copy.deepcopy(raw_params), key, value), value
+
+
+@pytest.mark.parametrize("key", sorted(set(COUNTS) - ZERO_ALLOWED) + OPTIONAL_COUNTS)
+def test_every_count_refuses_zero_and_negative(raw_params, key):
+    for value in (0, -1):
+        assert f"\n  {key}: Input should be greater than 0" in refusal(copy.deepcopy(raw_params), key, value)
+
+
+@pytest.mark.parametrize("key", sorted(ZERO_ALLOWED))
+def test_counts_that_may_be_zero_refuse_negative(raw_params, key):
+    assert COUNTS.count(key) == 1
+    assert f"\n  {key}: Input should be greater than or equal to 0" in refusal(raw_params, key, -1)
+
+
+@pytest.mark.parametrize(("key", "allowed"), [
+    ("train_cnn.architecture", "'course' or 'batchnorm'"),
+    ("train_transfer.backbone", "'pipeline_cnn', 'inception_v3', 'mobilenet_v2', 'efficientnet_b0' or 'resnet50'"),
+])
+def test_unknown_architecture_or_backbone_names_the_allowed(raw_params, key, allowed):
+    assert f"{key}: Input should be {allowed} (got 'vgg16')" in refusal(raw_params, key, "vgg16")

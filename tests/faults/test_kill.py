@@ -1,0 +1,108 @@
+"""`kill -9` of every stage of the real pipeline, one after another, then `dvc repro` again:
+the pipeline completes, training resumes from its last finished epoch, and DVC, MLflow and
+the outputs stay consistent."""
+
+import csv
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from tests.test_pipeline import QUICK, make_repo, repro, run, set_params, tool_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+MODULES = {"download", "validate", "preprocess", "train_cnn", "train_gan", "evaluate_gan", "prepare_transfer", "train_transfer", "evaluate", "visualize"}
+# Long enough for a backup to be written mid-training (BackupAndRestore deletes it at the end).
+EPOCHS = {"train_cnn": {"epochs": 3}, "train_gan": {"epochs": 2}, "train_transfer": {"epochs": 2, "fine_tune_epochs": 2}}
+# A training stage is killed once it has a backup of a finished epoch; any other once it writes
+# a scratch file or after FALLBACK_SECONDS (the quickest finish in about 2 s on digits).
+TRAINING = {"train_cnn", "train_gan", "train_transfer"}
+FALLBACK_SECONDS = 1.5
+
+
+def stage_of(process: psutil.Process) -> str | None:
+    """`python -m stages.<module> ...` -> module."""
+    try:
+        command = process.cmdline()
+    except psutil.Error:
+        return None
+    return next((word.removeprefix("stages.") for word in command if word.startswith("stages.")), None)
+
+
+def time_to_kill(repo: Path, module: str, running_for: float) -> bool:
+    if module in TRAINING:
+        return any(repo.glob(".state/*/backup/training_metadata.json"))
+    writing = any(repo.glob("data/.*.partial-*")) or any(repo.rglob("partial-*"))
+    return writing or running_for > FALLBACK_SECONDS
+
+
+def kill_one_stage(repo: Path, spared: set[str]) -> str | None:
+    """Run `dvc repro` and SIGKILL the first stage not in spared when time_to_kill; returns
+    the stage's module, or None when dvc repro completed."""
+    dvc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    victim, started = None, None
+    while dvc.poll() is None:
+        if victim is None:
+            victim = next((p for p in psutil.Process(dvc.pid).children(recursive=True) if stage_of(p) and stage_of(p) not in spared), None)
+            started = time.monotonic()
+        elif not victim.is_running():  # it finished first: the next stage is the victim
+            victim = None
+        elif time_to_kill(repo, stage_of(victim), time.monotonic() - started):
+            module = stage_of(victim)
+            victim.send_signal(signal.SIGKILL)
+            output = dvc.communicate(timeout=120)[0]
+            assert dvc.returncode != 0, output
+            return module
+        time.sleep(0.02)
+    output = dvc.communicate()[0]
+    assert dvc.returncode == 0, output
+    return None
+
+
+def outs(repo: Path, stages: tuple[str, ...]) -> dict[str, list]:
+    """The recorded hashes of the stages' outs, from dvc.lock."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return {stage: lock[stage]["outs"] for stage in stages}
+
+
+def epochs_in(history: Path) -> list[int]:
+    with history.open() as handle:
+        return [int(row["epoch"]) for row in csv.DictReader(handle)]
+
+
+def test_a_pipeline_killed_in_every_stage_completes_consistently(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    set_params(repo, **QUICK)
+    set_params(repo, **EPOCHS)
+    killed: list[str] = []
+    while (module := kill_one_stage(repo, set(killed))) is not None:
+        killed.append(module)
+    assert set(killed) == MODULES, killed
+
+    assert "up to date" in run(repo, "dvc", "status").stdout
+    assert list(repo.glob("data/.*.partial-*")) == [] and list(repo.rglob("partial-*")) == []
+    assert not (repo / ".state").exists() or not any((repo / ".state").iterdir())
+    # Resumed, not restarted: every epoch once in the published histories.
+    assert epochs_in(repo / "plots/cnn/history.csv") == [0, 1, 2]
+    assert epochs_in(repo / "plots/gan/history.csv") == [0, 1]
+    # MLflow: one run per training stage, none left RUNNING, each champion's files present.
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert sorted(r.data.tags["stage"] for r in runs) == ["train_cnn", "train_gan", "train_transfer"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    for name in ("cnn", "gan", "transfer"):
+        version = client.get_model_version_by_alias(name, "champion")
+        assert version.status == "READY"
+
+    # The deterministic stages, rerun from scratch, give byte-identical outputs. (validate's
+    # data docs carry the time they were built, so its outs differ by design.)
+    deterministic = ("download", "preprocess", "prepare_transfer")
+    before = outs(repo, deterministic)
+    repro(repo, "--force", "--single-item", *deterministic)
+    assert outs(repo, deterministic) == before
+    assert "up to date" in run(repo, "dvc", "status").stdout

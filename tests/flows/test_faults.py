@@ -1,0 +1,118 @@
+"""Kills under orchestration: a stage killed in a flow run fails it; a flow-run process killed
+ends Crashed and takes its stages with it; two plain `dvc repro` in one workspace do not mix.
+On the toy DVC project of test_orchestration (stages that sleep), a real Prefect server and a
+real process worker."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.flows.conftest import BIN, worker
+from tests.flows.test_orchestration import make_toy_repo
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+
+# train_a sleeps until released, so that it can be killed mid-run; it stops with its parent,
+# as every project stage does (stages.common.cli.run_stage).
+SLOW_WORK = '''
+import os, sys, time
+from pathlib import Path
+from stages.common.cli import die_with_parent
+
+die_with_parent()
+name, out = sys.argv[1], Path(sys.argv[2])
+Path("pids").mkdir(exist_ok=True)
+Path("pids", name).write_text(str(os.getpid()))
+while name == "train_a" and not Path("release").exists():
+    time.sleep(0.1)
+out.parent.mkdir(parents=True, exist_ok=True)
+out.write_text(f"{name}: {Path('params.yaml').read_text()}")
+'''
+
+
+def slow_repo(path: Path) -> Path:
+    repo = make_toy_repo(path)
+    (repo / "work.py").write_text(SLOW_WORK)
+    (repo / ".gitignore").write_text("pids/\nrelease\n")
+    return repo
+
+
+def wait_for_pid(repo: Path, stage: str, timeout: float = 120) -> int:
+    path, deadline = repo / "pids" / stage, time.monotonic() + timeout
+    while not path.exists() or not path.read_text():
+        assert time.monotonic() < deadline, f"{stage} did not start"
+        time.sleep(0.1)
+    return int(path.read_text())
+
+
+def gone(pid: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def flow_run_process(flow_run_id) -> psutil.Process:
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("PREFECT__FLOW_RUN_ID") == str(flow_run_id):
+                return process
+        except psutil.Error:
+            continue
+    raise AssertionError(f"no process runs flow run {flow_run_id}")
+
+
+def dvc(repo: Path, *args: str) -> str:
+    return subprocess.run([BIN / "dvc", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def test_a_stage_killed_in_a_flow_run_fails_it_and_a_rerun_completes(prefect_server, tmp_path):
+    repo = slow_repo(tmp_path / "toy")
+    prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
+    with worker(prefect_server, "gpu", repo):
+        flow_run = prefect_server.start("pipeline/full-run")
+        os.kill(wait_for_pid(repo, "train_a"), signal.SIGKILL)
+        failed = prefect_server.wait(flow_run, timeout=300)
+        assert failed.state.is_failed(), failed.state
+        assert "stage 'train_a' failed (exit code" in prefect_server.logs(failed)
+        (repo / "release").touch()
+        rerun = prefect_server.run("pipeline/full-run")
+    assert rerun.state.is_completed(), prefect_server.logs(rerun)
+    assert "up to date" in dvc(repo, "status")
+
+
+def test_a_killed_flow_run_ends_crashed_and_takes_its_stages_with_it(prefect_server, tmp_path):
+    repo = slow_repo(tmp_path / "toy")
+    prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
+    with worker(prefect_server, "gpu", repo):
+        flow_run = prefect_server.start("pipeline/full-run")
+        stage = wait_for_pid(repo, "train_a")
+        flow_run_process(flow_run.id).kill()
+        crashed = prefect_server.wait(flow_run, timeout=120)
+        assert crashed.state.is_crashed(), crashed.state
+        assert gone(stage), "the stage outlived its flow run"
+        (repo / "release").touch()
+        rerun = prefect_server.run("pipeline/full-run")
+    assert rerun.state.is_completed(), prefect_server.logs(rerun)
+    assert "up to date" in dvc(repo, "status")
+
+
+def test_two_dvc_repro_in_one_workspace_one_waits_or_fails_clearly(tmp_path):
+    repo = slow_repo(tmp_path / "toy")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    first = subprocess.Popen([BIN / "dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_pid(repo, "train_a")
+    second = subprocess.run([BIN / "dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode != 0
+    assert "Unable to acquire lock" in second.stderr + second.stdout or "is busy" in second.stderr + second.stdout, second
+    (repo / "release").touch()
+    assert first.wait(timeout=120) == 0, first.stdout.read()
+    assert "up to date" in dvc(repo, "status")
+    assert (repo / "metrics/report.txt").exists()
