@@ -13,7 +13,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.test_pipeline import QUICK, make_repo, repro, run, set_params, tool_env
+from tests.test_pipeline import QUICK, assert_champion_served_on_raw_pixels, make_repo, repro, run, set_params, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 MODULES = {"download", "validate", "preprocess", "train_cnn", "train_gan", "evaluate_gan", "prepare_transfer", "train_transfer", "evaluate", "visualize"}
@@ -75,13 +75,25 @@ def epochs_in(history: Path) -> list[int]:
         return [int(row["epoch"]) for row in csv.DictReader(handle)]
 
 
-def test_a_pipeline_killed_in_every_stage_completes_consistently(tmp_path):
-    repo = make_repo(tmp_path / "repo")
+@pytest.fixture(scope="module")
+def recovered(tmp_path_factory) -> tuple[Path, list[str]]:
+    """The quick pipeline with every stage killed once, in turn, then run to completion;
+    returns the repo and the stages killed, in order."""
+    repo = make_repo(tmp_path_factory.mktemp("killed") / "repo")
     set_params(repo, **QUICK)
     set_params(repo, **EPOCHS)
     killed: list[str] = []
     while (module := kill_one_stage(repo, set(killed))) is not None:
         killed.append(module)
+    return repo, killed
+
+
+def test_the_recovered_champion_is_served_on_raw_pixels(recovered):
+    assert_champion_served_on_raw_pixels(recovered[0])
+
+
+def test_a_pipeline_killed_in_every_stage_completes_consistently(recovered):
+    repo, killed = recovered
     assert set(killed) == MODULES, killed
 
     assert "up to date" in run(repo, "dvc", "status").stdout
