@@ -22,9 +22,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.faults]
 SLOW_WORK = '''
 import os, sys, time
 from pathlib import Path
-from stages.common.cli import die_with_parent
+from stages.common.cli import die_with_caller
 
-die_with_parent()
+die_with_caller()
 name, out = sys.argv[1], Path(sys.argv[2])
 Path("pids").mkdir(exist_ok=True)
 Path("pids", name).write_text(str(os.getpid()))
@@ -59,14 +59,19 @@ def gone(pid: int, timeout: float = 30) -> bool:
     return True
 
 
-def flow_run_process(flow_run_id) -> psutil.Process:
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("PREFECT__FLOW_RUN_ID") == str(flow_run_id):
-                return process
-        except psutil.Error:
-            continue
-    raise AssertionError(f"no process runs flow run {flow_run_id}")
+def flow_run_process(stage_pid: int, flow_run_id) -> psutil.Process:
+    """The stage's furthest ancestor that runs the flow run. Its children (dvc, the shell, the
+    stage) inherit PREFECT__FLOW_RUN_ID too, and pids wrap, so the lowest such pid is not it."""
+    runs_it = [parent for parent in psutil.Process(stage_pid).parents() if _environ(parent).get("PREFECT__FLOW_RUN_ID") == str(flow_run_id)]
+    assert runs_it, f"no process runs flow run {flow_run_id}"
+    return runs_it[-1]
+
+
+def _environ(process: psutil.Process) -> dict[str, str]:
+    try:
+        return process.environ()
+    except psutil.Error:
+        return {}
 
 
 def dvc(repo: Path, *args: str) -> str:
@@ -91,10 +96,12 @@ def test_a_stage_killed_in_a_flow_run_fails_it_and_a_rerun_completes(prefect_ser
 def test_a_killed_flow_run_ends_crashed_and_takes_its_stages_with_it(prefect_server, tmp_path):
     repo = slow_repo(tmp_path / "toy")
     prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
-    with worker(prefect_server, "gpu", repo):
+    # SHELL=/bin/sh, as under systemd or cron: DVC then runs the stage under dash, which stays
+    # between dvc and the stage (bash would exec the stage in its place).
+    with worker(prefect_server, "gpu", repo, {"SHELL": "/bin/sh"}):
         flow_run = prefect_server.start("pipeline/full-run")
         stage = wait_for_pid(repo, "train_a")
-        flow_run_process(flow_run.id).kill()
+        flow_run_process(stage, flow_run.id).kill()
         crashed = prefect_server.wait(flow_run, timeout=120)
         assert crashed.state.is_crashed(), crashed.state
         assert gone(stage), "the stage outlived its flow run"
