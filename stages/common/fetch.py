@@ -1,6 +1,6 @@
 """Fetch published files from an ordered list of sources, verified by sha256.
 
-A source is an http(s)/ftp base URL (downloaded with pooch into a cache, with a progress bar),
+A source is an http(s) base URL (downloaded with pooch into a cache, with a progress bar),
 a local directory, or a `file://` URL of one. Sources are tried in order; the first one that
 yields every file with a matching checksum wins. A mirror may hold a file gzipped as published
 or decompressed, and may recompress it (Debian's package strips the gzip header's file name),
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 # pooch logs each URL it downloads as given, credentials included.
 pooch.get_logger().addFilter(RedactingFilter())
 
-REMOTE_SCHEMES = ("http", "https", "ftp")
+REMOTE_SCHEMES = ("http", "https")  # what requests can fetch
 DOWNLOAD_TIMEOUT_SECONDS = 60  # each connection and each read
 # requests' timeout bounds each read, so a server sending a byte at a time would hold a file
 # forever: the whole file gets this long. The largest published file (26 MB) needs 30 kB/s.

@@ -128,7 +128,7 @@ def test_image_folder_needs_two_classes_and_a_local_directory(make_params, tmp_p
     params = make_params(data={"dataset": "image_folder", "source": str(tmp_path / "only")})
     with pytest.raises(ImageFolderError, match=r"found 1 class folder\(s\) \['apples'\]; a classification dataset needs at least 2"):
         build(params, tmp_path)
-    params = make_params(data={"dataset": "image_folder", "source": "ftp://mirror.invalid/fruits"})
+    params = make_params(data={"dataset": "image_folder", "source": "https://mirror.invalid/fruits.zip"})
     with pytest.raises(Exception, match="data.source must name a local directory"):
         build(params, tmp_path)
 

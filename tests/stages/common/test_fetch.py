@@ -97,9 +97,9 @@ def test_falls_back_to_next_source_and_lists_every_failure(published, tmp_path):
     used, _ = fetch_all([resource], [str(tmp_path / "nowhere"), str(mirror)], tmp_path)
     assert used == str(mirror)
     with pytest.raises(DownloadError) as caught:
-        fetch_all([resource], [str(tmp_path / "nowhere"), "gopher://old/"], tmp_path)
+        fetch_all([resource], [str(tmp_path / "nowhere"), "ftp://mirror.invalid/pub/"], tmp_path)
     assert "nowhere is not a directory" in str(caught.value)
-    assert "unsupported source scheme 'gopher'" in str(caught.value)
+    assert "unsupported source scheme 'ftp'" in str(caught.value) and "allowed: http, https, file, or a directory" in str(caught.value)
 
 
 def silent(connection: socket.socket, stop: threading.Event) -> None:
