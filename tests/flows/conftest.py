@@ -55,6 +55,10 @@ class PrefectServer:
         with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
             return run_deployment(deployment, parameters=parameters or {}, timeout=0)
 
+    def read(self, flow_run: FlowRun) -> FlowRun:
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
+            return client.read_flow_run(flow_run.id)
+
     def wait(self, flow_run: FlowRun, timeout: float = 900) -> FlowRun:
         """Poll a flow run until it reaches a final state."""
         deadline = time.monotonic() + timeout
@@ -110,7 +114,8 @@ def prefect_server(tmp_path_factory) -> PrefectServer:
 
 @contextlib.contextmanager
 def worker(server: PrefectServer, pool: str, workspace: Path, extra_env: dict[str, str] | None = None):
-    """`prefect worker start --pool <pool>` on this host, running flows in `workspace`."""
+    """`prefect worker start --pool <pool>` on this host, running flows in `workspace`; yields
+    the worker's process."""
     log_path = workspace.parent / f"worker-{pool}-{workspace.name}.log"
     env = {**server.env, "IMAGEPIPE_WORKSPACE": str(workspace), **(extra_env or {})}
     with log_path.open("w") as log:
@@ -119,7 +124,7 @@ def worker(server: PrefectServer, pool: str, workspace: Path, extra_env: dict[st
             cwd=workspace, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
-            yield log_path
+            yield process
         finally:
             stop(process)
 

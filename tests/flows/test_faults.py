@@ -1,8 +1,10 @@
 """Kills under orchestration: a stage killed in a flow run fails it; a flow-run process killed
-ends Crashed and takes its stages with it; two plain `dvc repro` in one workspace do not mix.
-On the toy DVC project of test_orchestration (stages that sleep), a real Prefect server and a
-real process worker."""
+ends Crashed and takes its stages with it; a worker host that dies leaves a run the heartbeat
+automation marks Crashed; two plain `dvc repro` in one workspace do not mix. On the toy DVC
+project of test_orchestration (stages that sleep), a real Prefect server and real process
+workers."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -11,8 +13,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tests.flows.conftest import BIN, worker
+from tests.flows.conftest import BIN, PrefectServer, worker
 from tests.flows.test_orchestration import make_toy_repo
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
@@ -109,6 +114,47 @@ def test_a_killed_flow_run_ends_crashed_and_takes_its_stages_with_it(prefect_ser
         rerun = prefect_server.run("pipeline/full-run")
     assert rerun.state.is_completed(), prefect_server.logs(rerun)
     assert "up to date" in dvc(repo, "status")
+
+
+def test_a_flow_run_whose_worker_host_dies_is_crashed_by_the_heartbeat_automation(prefect_server, tmp_path):
+    """The worker, the flow-run process, dvc and the stage all SIGKILLed at once, as when the
+    host loses power: nothing reports the end. flows/automations.yaml marks the run Crashed once
+    its heartbeats stop, which frees full-run's concurrency slot (limit 1) for the next run."""
+    repo = slow_repo(tmp_path / "toy")
+    prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
+    heartbeats = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}  # the least Prefect allows
+    with heartbeat_automation(prefect_server, tmp_path, within=45):
+        with worker(prefect_server, "gpu", repo, heartbeats) as host:
+            flow_run = prefect_server.start("pipeline/full-run")
+            wait_for_pid(repo, "train_a")
+            for process in [*psutil.Process(host.pid).children(recursive=True), psutil.Process(host.pid)]:
+                process.kill()
+        time.sleep(5)
+        assert prefect_server.read(flow_run).state.is_running(), "something else ended the run: the test proves nothing"
+        crashed = prefect_server.wait(flow_run, timeout=180)
+        assert crashed.state.is_crashed() and "No heartbeat" in crashed.state.message, crashed.state
+        (repo / "release").touch()
+        with worker(prefect_server, "gpu", repo, heartbeats):
+            rerun = prefect_server.run("pipeline/full-run", timeout=300)
+    assert rerun.state.is_completed(), prefect_server.logs(rerun)
+
+
+@contextlib.contextmanager
+def heartbeat_automation(server: PrefectServer, tmp_path: Path, within: int):
+    """flows/automations.yaml created as the README says, its window shortened to fit a test; deleted
+    afterwards so that it cannot crash the slower flow runs of later tests."""
+    automations = yaml.safe_load((Path(__file__).parents[2] / "flows/automations.yaml").read_text())
+    (automation,) = automations["automations"]
+    automation["trigger"]["within"] = within
+    path = tmp_path / "automations.yaml"
+    path.write_text(yaml.safe_dump(automations))
+    server.cli(tmp_path, "automation", "create", "--from-file", str(path))
+    try:
+        yield
+    finally:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}), get_client(sync_client=True) as client:
+            for created in client.read_automations_by_name(automation["name"]):
+                client.delete_automation(created.id)
 
 
 def test_two_dvc_repro_in_one_workspace_one_waits_or_fails_clearly(tmp_path):
