@@ -107,6 +107,32 @@ class CheckpointOf(keras.callbacks.ModelCheckpoint):
             write_score(self.score_path, self.monitor, logs[self.monitor])
 
 
+class AtomicBackup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore whose files are replaced whole.
+
+    Keras writes its backup in place: a SIGTERM mid-write unwinds through h5py, which closes a
+    file that opens but lacks layers, and resuming from it fails ("Layer 'features' expected 2
+    variables, but received 0"); double_checkpoint does not help, as it falls back only on an
+    OSError. Here the weights go to a scratch file renamed into place, then the epoch they
+    belong to. A kill between the two runs that epoch again, which HistoryLog records once.
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        for path, write in ((self._weights_path, self.model.save_weights), (self._training_metadata_path, self._write_metadata)):
+            scratch = os.path.join(self.backup_dir, f"partial-{os.getpid()}-{os.path.basename(path)}")
+            try:
+                write(scratch)
+                os.replace(scratch, path)
+            finally:
+                if os.path.exists(scratch):
+                    os.remove(scratch)
+
+    def _write_metadata(self, path: str) -> None:
+        with open(path, "w") as handle:
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, handle)
+
+
 class HistoryLog(keras.callbacks.CSVLogger):
     """CSVLogger for resumed runs: rows of epochs that are about to run again (logged before a
     kill, never backed up) are dropped, so that every epoch appears once."""
@@ -158,8 +184,7 @@ class TrainingState:
                 save_best_only=True, initial_value_threshold=best,
             ),
             HistoryLog(str(self.history_path), append=True),
-            # double_checkpoint: a backup torn by a kill mid-save falls back to the one before.
-            keras.callbacks.BackupAndRestore(str(self.directory / "backup"), double_checkpoint=True),
+            AtomicBackup(str(self.directory / "backup")),
         ]
 
     @property

@@ -111,7 +111,8 @@ def test_a_stage_whose_parent_is_killed_stops_its_run_failed_and_resumes_it(tmp_
     (run,) = client.search_runs([client.get_experiment_by_name("imagepipe").experiment_id])
     assert run.info.status == "FAILED"
 
-    subprocess.run(command, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=600)
+    rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
     (resumed,) = client.search_runs([client.get_experiment_by_name("imagepipe").experiment_id])
     assert resumed.info.run_id == run.info.run_id and resumed.info.status == "FINISHED"
     epochs = [line.split(",")[0] for line in (tmp_path / "plots/cnn/history.csv").read_text().splitlines()[1:]]
