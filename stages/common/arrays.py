@@ -11,7 +11,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -44,6 +44,18 @@ def atomic_directory(path: Path) -> Iterator[Path]:
         raise
     shutil.rmtree(path, ignore_errors=True)
     scratch.rename(path)
+
+
+def replace_whole(path: Path, write: Callable[[Path], object]) -> None:
+    """write(scratch) beside path, then rename the scratch over path: a kill, an exception or a
+    full disk mid-write leaves path as it was (and, but for a kill, no scratch behind)."""
+    path = Path(path)
+    scratch = path.with_name(f"partial-{os.getpid()}-{path.name}")
+    try:
+        write(scratch)
+        scratch.replace(path)
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 def _running(pid: str) -> bool:

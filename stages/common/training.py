@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from stages.common.arrays import read_json
+from stages.common.arrays import read_json, replace_whole
 from stages.common.augmentation import augmented, is_enabled
 from stages.common.cli import StageError
 from stages.common.params import AugmentationParams
@@ -69,24 +69,18 @@ def batches(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, 
 
 
 def save_atomically(model: keras.Model, path: Path) -> None:
-    """model.save(path) through a scratch file: a kill or a full disk mid-save leaves the old
-    file whole. A failed save names the file and says that the old one is kept."""
-    path = Path(path)
-    scratch = path.with_name(f"partial-{os.getpid()}-{path.name}")
+    """model.save(path), replaced whole. A failed save names the file and says that the old
+    one is kept."""
     try:
-        model.save(scratch)
-        scratch.replace(path)
+        replace_whole(path, model.save)
     except OSError as error:
-        scratch.unlink(missing_ok=True)
         kept = "the previous one is kept" if path.exists() else "there was none before"
         raise StageError(f"could not save the checkpoint {path} ({error.strerror or error}); {kept}") from error
 
 
 def write_score(path: Path, monitor: str, value: float) -> None:
     """The score of the best checkpoint, written after it and replaced whole."""
-    scratch = Path(path).with_name(f"partial-{os.getpid()}-{Path(path).name}")
-    scratch.write_text(json.dumps({"monitor": monitor, "value": float(value)}))
-    scratch.replace(path)
+    replace_whole(path, lambda scratch: scratch.write_text(json.dumps({"monitor": monitor, "value": float(value)})))
 
 
 class CheckpointOf(keras.callbacks.ModelCheckpoint):
@@ -119,18 +113,9 @@ class AtomicBackup(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
-        for path, write in ((self._weights_path, self.model.save_weights), (self._training_metadata_path, self._write_metadata)):
-            scratch = os.path.join(self.backup_dir, f"partial-{os.getpid()}-{os.path.basename(path)}")
-            try:
-                write(scratch)
-                os.replace(scratch, path)
-            finally:
-                if os.path.exists(scratch):
-                    os.remove(scratch)
-
-    def _write_metadata(self, path: str) -> None:
-        with open(path, "w") as handle:
-            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, handle)
+        replace_whole(self._weights_path, self.model.save_weights)
+        metadata = json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen})
+        replace_whole(self._training_metadata_path, lambda scratch: scratch.write_text(metadata))
 
 
 class HistoryLog(keras.callbacks.CSVLogger):
