@@ -3,6 +3,7 @@
 import copy
 import gzip
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,9 @@ from stages.common.idx import encode_idx
 from stages.common.params import parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
+# Usage telemetry off in every process the tests start, as the README's set-up does: there is
+# no internet here, and a collector that cannot be reached only adds noise to the servers' logs.
+os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", PREFECT_SERVER_ANALYTICS_ENABLED="false")
 IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from stages.common.datasets import DEBIAN_FASHION_MNIST
-from tests.servers import free_port, stop, wait_until_up
+from tests.servers import ServerLog, free_port, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -121,7 +121,8 @@ def assert_champion_served_on_raw_pixels(repo: Path) -> None:
 
 @contextlib.contextmanager
 def served(repo: Path, env: dict):
-    """`mlflow models serve` for the cnn champion on a free loopback port, stopped afterwards."""
+    """`mlflow models serve` for the cnn champion on a free loopback port, stopped afterwards;
+    fails if the server logged a traceback."""
     port = free_port()
     command = ["mlflow", "models", "serve", "-m", "models:/cnn@champion", "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
     with (repo / "serve.log").open("w") as log:
@@ -131,6 +132,7 @@ def served(repo: Path, env: dict):
             yield f"http://127.0.0.1:{port}"
         finally:
             stop(server)
+    ServerLog(repo / "serve.log").assert_no_tracebacks()
 
 
 def test_invalid_params_fail_before_any_work(repo):

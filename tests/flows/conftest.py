@@ -11,12 +11,18 @@ from pathlib import Path
 import psutil
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.client.schemas.objects import FlowRun, TaskRun
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tests.servers import free_port, stop, wait_until_up
+from tests.servers import ServerLog, free_port, stop, wait_until_up
 
 BIN = Path(sys.executable).parent
 
@@ -25,6 +31,7 @@ BIN = Path(sys.executable).parent
 class PrefectServer:
     api_url: str
     home: Path
+    log: ServerLog
 
     @property
     def env(self) -> dict[str, str]:
@@ -34,7 +41,6 @@ class PrefectServer:
             "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
             "PREFECT_HOME": str(self.home),
             "PREFECT_API_URL": self.api_url,
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_WORKER_QUERY_SECONDS": "1",
             "PREFECT_WORKER_PREFETCH_SECONDS": "1",
         }
@@ -44,6 +50,21 @@ class PrefectServer:
         if result.returncode != 0:
             raise AssertionError(f"prefect {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
+
+    def deploy(self, repo: Path, keep_schedules: bool = False) -> None:
+        """`prefect deploy --all` of repo's prefect.yaml. Unless keep_schedules, every schedule
+        on the server is paused afterwards, so that a test triggering runs by hand never races
+        a cron time (02:00 UTC) that falls while its worker is up."""
+        self.cli(repo, "--no-prompt", "deploy", "--all")
+        if not keep_schedules:
+            self.cli(repo, "--no-prompt", "deployment", "schedule", "pause", "--all")
+
+    def flow_runs(self, deployment: str, *states: StateType) -> list[FlowRun]:
+        """The flow runs of a deployment ("flow/name") in the given states (any state if none)."""
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
+            deployment_id = client.read_deployment_by_name(deployment).id
+            state = FlowRunFilterState(type=FlowRunFilterStateType(any_=list(states))) if states else None
+            return client.read_flow_runs(flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]), state=state))
 
     def run(self, deployment: str, parameters: dict | None = None, timeout: float = 900) -> FlowRun:
         """Trigger a deployment run and wait for it to end, as `prefect deployment run --watch` does."""
@@ -90,12 +111,19 @@ def assert_listens_on_loopback_only(port: int) -> None:
     assert addresses == {"127.0.0.1"}, f"port {port} listens on {sorted(addresses)}; expected 127.0.0.1 only"
 
 
+@pytest.fixture
+def prefect_server(prefect_server_process) -> PrefectServer:
+    """The session's Prefect server; the test fails if the server logged a traceback meanwhile."""
+    yield prefect_server_process
+    prefect_server_process.log.assert_no_tracebacks()
+
+
 @pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory) -> PrefectServer:
+def prefect_server_process(tmp_path_factory) -> PrefectServer:
     """`prefect server start` on a free loopback port with its own PREFECT_HOME; stopped afterwards."""
     home = tmp_path_factory.mktemp("prefect-home")
     port = free_port()
-    server = PrefectServer(f"http://127.0.0.1:{port}/api", home)
+    server = PrefectServer(f"http://127.0.0.1:{port}/api", home, ServerLog(home / "server.log"))
     log = (home / "server.log").open("w")
     process = subprocess.Popen(
         ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -131,7 +159,8 @@ def worker(server: PrefectServer, pool: str, workspace: Path, extra_env: dict[st
 
 @contextlib.contextmanager
 def mlflow_server(directory: Path):
-    """`mlflow server` on loopback with a sqlite store and proxied artifacts; yields its URI."""
+    """`mlflow server` on loopback with a sqlite store and proxied artifacts; yields its URI.
+    Leaving the block fails if the server logged a traceback."""
     port = free_port()
     directory.mkdir(parents=True, exist_ok=True)
     command = [
@@ -146,3 +175,4 @@ def mlflow_server(directory: Path):
             yield f"http://127.0.0.1:{port}"
         finally:
             stop(process)
+    ServerLog(directory / "server.log").assert_no_tracebacks()

@@ -85,7 +85,7 @@ def dvc(repo: Path, *args: str) -> str:
 
 def test_a_stage_killed_in_a_flow_run_fails_it_and_a_rerun_completes(prefect_server, tmp_path):
     repo = slow_repo(tmp_path / "toy")
-    prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
+    prefect_server.deploy(repo)
     with worker(prefect_server, "gpu", repo):
         flow_run = prefect_server.start("pipeline/full-run")
         os.kill(wait_for_pid(repo, "train_a"), signal.SIGKILL)
@@ -100,7 +100,7 @@ def test_a_stage_killed_in_a_flow_run_fails_it_and_a_rerun_completes(prefect_ser
 
 def test_a_killed_flow_run_ends_crashed_and_takes_its_stages_with_it(prefect_server, tmp_path):
     repo = slow_repo(tmp_path / "toy")
-    prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
+    prefect_server.deploy(repo)
     # SHELL=/bin/sh, as under systemd or cron: DVC then runs the stage under dash, which stays
     # between dvc and the stage (bash would exec the stage in its place).
     with worker(prefect_server, "gpu", repo, {"SHELL": "/bin/sh"}):
@@ -121,7 +121,7 @@ def test_a_flow_run_whose_worker_host_dies_is_crashed_by_the_heartbeat_automatio
     host loses power: nothing reports the end. flows/automations.yaml marks the run Crashed once
     its heartbeats stop, which frees full-run's concurrency slot (limit 1) for the next run."""
     repo = slow_repo(tmp_path / "toy")
-    prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
+    prefect_server.deploy(repo)
     heartbeats = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}  # the least Prefect allows
     with heartbeat_automation(prefect_server, tmp_path, within=45):
         with worker(prefect_server, "gpu", repo, heartbeats) as host:

@@ -80,7 +80,7 @@ def most_at_once(spans: list[dict]) -> int:
 @pytest.mark.parametrize("gpus, expected_at_once", [(None, 3), ("0", 1), ("0,1", 2)])
 def test_training_stages_run_at_once_one_per_gpu(prefect_server, tmp_path, gpus, expected_at_once):
     repo = make_toy_repo(tmp_path / "toy")
-    prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
+    prefect_server.deploy(repo)
     extra = {"TOY_AT_ONCE": str(expected_at_once)} | ({} if gpus is None else {"CUDA_VISIBLE_DEVICES": gpus})
     with worker(prefect_server, "gpu", repo, extra):
         flow_run = prefect_server.run("pipeline/full-run")
@@ -97,7 +97,7 @@ def test_training_stages_run_at_once_one_per_gpu(prefect_server, tmp_path, gpus,
 def test_flow_leaves_what_dvc_repro_leaves_then_skips_everything(prefect_server, tmp_path):
     flowed, plain = make_toy_repo(tmp_path / "flowed"), make_toy_repo(tmp_path / "plain")
     subprocess.run([BIN / "dvc", "repro"], cwd=plain, check=True, capture_output=True)
-    prefect_server.cli(flowed, "--no-prompt", "deploy", "--all")
+    prefect_server.deploy(flowed)
     with worker(prefect_server, "gpu", flowed):
         first = prefect_server.run("pipeline/full-run")
         second = prefect_server.run("pipeline/full-run")
@@ -118,7 +118,7 @@ def dvc(repo: Path, *args: str) -> str:
 
 def test_a_training_concurrency_limit_holds_across_the_flow(prefect_server, tmp_path):
     repo = make_toy_repo(tmp_path / "toy")
-    prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
+    prefect_server.deploy(repo)
     prefect_server.cli(repo, "global-concurrency-limit", "create", "training", "--limit", "1")
     try:
         with worker(prefect_server, "gpu", repo):
@@ -131,7 +131,7 @@ def test_a_training_concurrency_limit_holds_across_the_flow(prefect_server, tmp_
 
 def test_two_runs_on_one_workspace_take_turns(prefect_server, tmp_path):
     repo = make_toy_repo(tmp_path / "toy")
-    prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
+    prefect_server.deploy(repo)
     with worker(prefect_server, "gpu", repo):
         started = [prefect_server.start(name) for name in ("pipeline/full-run", "pipeline/nightly-retrain")]
         finished = [prefect_server.wait(flow_run) for flow_run in started]

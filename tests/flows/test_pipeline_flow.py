@@ -68,7 +68,7 @@ def test_two_hosts_share_a_dvc_remote_and_an_mlflow_server(prefect_server, tmp_p
     shared = {"share_through_dvc_remote": True}
     with mlflow_server(tmp_path / "mlflow") as tracking_uri:
         tracking = {"MLFLOW_TRACKING_URI": tracking_uri}
-        prefect_server.cli(host_a, "--no-prompt", "deploy", "--all")
+        prefect_server.deploy(host_a)
         with worker(prefect_server, "gpu", host_a, tracking):
             first = prefect_server.run("pipeline/full-run", shared)
             again = prefect_server.run("pipeline/full-run", shared)
@@ -115,7 +115,7 @@ def test_two_hosts_share_a_dvc_remote_and_an_mlflow_server(prefect_server, tmp_p
 
 def test_failed_validation_fails_the_flow_run_with_the_expectations(prefect_server, tmp_path, skewed_image_folder):
     repo = project_repo(tmp_path / "repo", data={"dataset": "image_folder", "source": str(skewed_image_folder)})
-    prefect_server.cli(repo, "--no-prompt", "deploy", "--all")
+    prefect_server.deploy(repo)
     with worker(prefect_server, "cpu", repo):
         flow_run = prefect_server.run("pipeline/validate-data")
     assert flow_run.state.is_failed()
