@@ -22,9 +22,9 @@ from bench.compute import matmul_peak, training_flops
 from bench.peers import FASHION_MNIST, course_augmentation, course_cnn
 from bench.report import render
 from bench.transfer import head_training
-from stages.common.arrays import read_json
-from stages.common.params import load_params
-from stages.train_cnn import ARCHITECTURES
+from imagepipe.core.files import read_json
+from imagepipe.core.params import load_params
+from imagepipe.models.cnn import ARCHITECTURES
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_ACCURACY = 0.91

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common.idx import parse_idx
-from stages.common.params import AugmentationParams
-from stages.common.training import batches
-from stages.preprocess import normalize, one_hot
+from imagepipe.core.params import AugmentationParams
+from imagepipe.data.preprocessing import normalize, one_hot
+from imagepipe.data.sources.idx import parse_idx
+from imagepipe.training.inputs import batches
 
 # seed_augment.py's ImageDataGenerator: rotation_range=10, zoom_range=0.1, shifts 0.1, batch 256.
 COURSE = AugmentationParams(enabled=True, rotation_degrees=10.0, zoom=0.1, width_shift=0.1, height_shift=0.1, horizontal_flip=False)

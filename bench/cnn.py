@@ -8,9 +8,10 @@ import keras
 import numpy as np
 
 from bench.compute import training_flops
-from stages.common.params import Params
-from stages.common.training import TrainingState, load_split
-from stages.train_cnn import train
+from imagepipe.core.params import Params
+from imagepipe.training.cnn import train_cnn
+from imagepipe.training.inputs import load_split
+from imagepipe.training.state import TrainingState
 
 
 class TestAccuracy(keras.callbacks.Callback):
@@ -38,7 +39,7 @@ def time_to_accuracy(data: Path, params: Params, epochs: int, target: float) -> 
     test = TestAccuracy(*load_split(data, "test"))
     with tempfile.TemporaryDirectory(prefix="bench-cnn-") as state_dir:
         state = TrainingState(Path(state_dir), "val_accuracy", "max", {})
-        model = train(data, section, params.seed, state, [test])
+        model = train_cnn(data, section, params.seed, state, [test])
     images = len(load_split(data, "train")[1]) * epochs
     seconds = test.epochs[-1]["seconds"]
     reached = next((epoch for epoch in test.epochs if epoch["test_accuracy"] >= target), None)

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import keras
 
-from stages.common.params import load_params
-from stages.common.training import batches, load_split
-from stages.train_cnn import ARCHITECTURES, optimizer
+from imagepipe.core.params import load_params
+from imagepipe.models.cnn import ARCHITECTURES
+from imagepipe.training.cnn import optimizer
+from imagepipe.training.inputs import batches, load_split
 
 SETTINGS = ((False, 1), (True, 1), (False, 16), (True, 16), (False, 1))  # the default again last: drift
 

@@ -11,8 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from flows.dag import read_dag
-from tests.servers import free_port, stop, wait_until_up  # the loopback servers the tests start
+from imagepipe.orchestration.dag import read_dag
+from tests.helpers.servers import (  # the loopback servers the tests start
+    free_port,
+    stop,
+    wait_until_up,
+)
 
 BIN = Path(sys.executable).parent
 # Variables that would point a run at another store or server, or tag it as a flow run.

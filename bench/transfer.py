@@ -6,9 +6,10 @@ from pathlib import Path
 
 import keras
 
-from stages.common.backbones import build_backbone
-from stages.common.params import TrainTransferParams
-from stages.train_transfer import classifier, compile_with, frozen_features, head_of, load_task
+from imagepipe.core.params import TrainTransferParams
+from imagepipe.models.backbones import build_backbone
+from imagepipe.models.transfer import classifier, compile_with, head_of
+from imagepipe.training.transfer import frozen_features, load_task
 
 
 def head_training(data_dir: Path, backbone_model: Path, params: TrainTransferParams, seed: int, backbones: tuple[str, ...]) -> list[dict]:

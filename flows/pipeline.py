@@ -15,9 +15,9 @@ from prefect.concurrency.sync import concurrency
 from prefect.futures import wait
 from prefect.states import Completed
 
-from flows import dvc_commands, param_overrides, report, workspace
-from flows.dag import Stage, needs_repro, read_dag
-from flows.gpus import GpuSlots, visible_gpus
+from imagepipe.orchestration import dvc_commands, param_overrides, report, workspace
+from imagepipe.orchestration.dag import Stage, needs_repro, read_dag
+from imagepipe.orchestration.gpus import GpuSlots, visible_gpus
 
 # A download can fail for reasons that pass (a mirror down, a timeout); a failed validation or
 # a crashed training cannot, and retrying them would only hide the error.

@@ -16,13 +16,13 @@ import mlflow
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
-from stages.common.arrays import write_json
-from stages.common.cli import run_stage
-from stages.common.models import load_keras
-from stages.common.params import load_params
-from stages.common.registry import gate_run
-from stages.common.tracking import resumed_run
-from stages.common.training import load_class_names, load_split
+from imagepipe.core.cli import run_stage
+from imagepipe.core.files import write_json
+from imagepipe.core.params import load_params
+from imagepipe.models.loading import load_keras
+from imagepipe.tracking.registry import gate_run
+from imagepipe.tracking.runs import resumed_run
+from imagepipe.training.inputs import load_class_names, load_split
 
 logger = logging.getLogger(__name__)
 CHAMPION_METRIC = "test_accuracy"

@@ -22,17 +22,19 @@ from pathlib import Path
 import keras
 import mlflow
 import numpy as np
-from mlflow import MlflowClient
 from matplotlib.figure import Figure
+from mlflow import MlflowClient
 
-from stages.common.arrays import read_json, write_json
-from stages.common.cli import StageError, run_stage
-from stages.common.gan import feature_extractor, fid, sample_grid
-from stages.common.models import load_keras
-from stages.common.params import load_params
-from stages.common.registry import CHAMPION, champion, gate_run
-from stages.common.tracking import resumed_run
-from stages.common.training import FEATURE_LAYER, load_split
+from imagepipe.core.cli import run_stage
+from imagepipe.core.errors import StageError
+from imagepipe.core.files import read_json, write_json
+from imagepipe.core.params import load_params
+from imagepipe.models.gan import feature_extractor, fid, sample_grid
+from imagepipe.models.heads import FEATURE_LAYER
+from imagepipe.models.loading import load_keras
+from imagepipe.tracking.registry import CHAMPION, champion, gate_run
+from imagepipe.tracking.runs import resumed_run
+from imagepipe.training.inputs import load_split
 
 logger = logging.getLogger(__name__)
 CHAMPION_METRIC = "test_fid"

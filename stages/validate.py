@@ -12,24 +12,14 @@ import logging
 import shutil
 from pathlib import Path
 
-import numpy as np
-
-from stages.common.arrays import load_raw, write_json
-from stages.common.cli import StageError, run_stage
-from stages.common.expectations import Report, validate_dataset
-from stages.common.params import load_params
+from imagepipe.core.cli import run_stage
+from imagepipe.core.files import write_json
+from imagepipe.core.params import load_params
+from imagepipe.data.storage import load_raw
+from imagepipe.validation.expectations import Report, validate_dataset
+from imagepipe.validation.summary import ValidationFailed, summarize
 
 logger = logging.getLogger(__name__)
-
-
-class ValidationFailed(StageError):
-    """The data broke at least one expectation."""
-
-
-def summarize(report: Report, splits: dict, class_names: list[str]) -> dict:
-    """The facts a reader (and DVC) needs, without timestamps or run ids."""
-    counts = {name: dict(zip(class_names, np.bincount(split.labels.clip(0), minlength=len(class_names)).tolist())) for name, split in splits.items()}
-    return {"success": report.success, "failures": report.failures, "num_classes": len(class_names), "class_counts": counts}
 
 
 def write_offline_index(docs: Path, report: Report) -> Path:

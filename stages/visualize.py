@@ -15,10 +15,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix
 
-from stages.common.cli import run_stage
-from stages.common.params import load_params
-from stages.common.tracking import resumed_run
-from stages.common.training import load_class_names, load_split
+from imagepipe.core.cli import run_stage
+from imagepipe.core.params import load_params
+from imagepipe.tracking.runs import resumed_run
+from imagepipe.training.inputs import load_class_names, load_split
 
 logger = logging.getLogger(__name__)
 WRONG = "#d62728"

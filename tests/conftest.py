@@ -9,18 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
 
-from stages.common.datasets import IdxSpec
-from stages.common.fetch import Resource
-from stages.common.idx import encode_idx
-from stages.common.params import parse_params
+from imagepipe.core.params import parse_params
+from imagepipe.data.sources.datasets import IdxSpec
+from imagepipe.data.sources.fetch import Resource
+from imagepipe.data.sources.idx import encode_idx
+from tests.helpers.data import IDX_NAMES, ROOT, balanced_labels, write_image
 
-ROOT = Path(__file__).resolve().parents[1]
 # Usage telemetry off in every process the tests start, as the README's set-up does: there is
 # no internet here, and a collector that cannot be reached only adds noise to the servers' logs.
 os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", PREFECT_SERVER_ANALYTICS_ENABLED="false")
-IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
 @pytest.fixture
@@ -37,10 +35,6 @@ def make_params(raw_params):
             raw[section] = {**raw[section], **values} if isinstance(values, dict) else values
         return parse_params(raw)
     return make
-
-
-def balanced_labels(num_classes: int, per_class: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).permutation(np.repeat(np.arange(num_classes), per_class))
 
 
 @pytest.fixture
@@ -64,13 +58,6 @@ def idx_mirror(tmp_path) -> tuple[Path, IdxSpec]:
     return mirror, spec
 
 
-def write_image(path: Path, mode: str, size: tuple[int, int], seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    channels = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
-    pixels = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
-    Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels, mode).save(path)
-
-
 @pytest.fixture
 def image_folder(tmp_path) -> Path:
     """Three classes with odd names, mixed sizes and modes (grayscale, RGB, RGBA), PNG and JPEG."""
@@ -83,30 +70,6 @@ def image_folder(tmp_path) -> Path:
             mode = modes[index % 3] if suffix == ".png" else "RGB"
             write_image(root / name / f"img #{index} ñ{suffix}", mode, (20 + index, 30 - index), seed=label * 100 + index)
     return root
-
-
-def write_processed(directory: Path, num_classes: int = 3, per_class: int = 20, size: int = 28, seed: int = 0) -> Path:
-    """A tiny preprocess output (train/val/test .npy and classes.json) of learnable blobs."""
-    import json
-
-    from stages.common.arrays import Split
-    from stages.preprocess import prepare
-
-    rng = np.random.default_rng(seed)
-    def make(count):
-        labels = balanced_labels(num_classes, count, seed)
-        images = rng.integers(0, 60, (len(labels), size, size, 1))
-        for index, label in enumerate(labels):
-            band = slice(label * size // num_classes, (label + 1) * size // num_classes)
-            images[index, band, :, 0] += 180
-        return Split(images.astype(np.uint8), labels)
-    arrays = prepare(make(per_class), make(per_class // 2), num_classes, 0.25, "float16", seed)
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, (images, labels) in arrays.items():
-        np.save(directory / f"{name}_images.npy", images)
-        np.save(directory / f"{name}_labels.npy", labels)
-    (directory / "classes.json").write_text(json.dumps([f"class {i}" for i in range(num_classes)]))
-    return directory
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from stages.common.datasets import DEBIAN_FASHION_MNIST
-from tests.servers import ServerLog, free_port, stop, wait_until_up
+from imagepipe.data.sources.datasets import DEBIAN_FASHION_MNIST
+from tests.helpers.servers import ServerLog, free_port, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@ import copy
 import json
 
 from bench.report import render
-from tests.conftest import ROOT
+from tests.helpers.data import ROOT
 
 RECORDED = json.loads((ROOT / "benchmarks.json").read_text())
 

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from stages.common.cli import StageError
-from stages.common.training import CheckpointOf, TrainingState, save_atomically
-from stages.train_cnn import train
-from tests.conftest import write_processed
+from imagepipe.core.errors import StageError
+from imagepipe.training.cnn import train_cnn
+from imagepipe.training.state import CheckpointOf, TrainingState, save_atomically
+from tests.helpers.data import write_processed
 from tests.stages.test_train_cnn import Epochs, StopAfter, cnn_params
 
 pytestmark = pytest.mark.faults
@@ -68,7 +68,7 @@ def test_a_crash_after_the_last_epoch_does_not_train_again(tmp_path):
     data = write_processed(tmp_path / "processed")
     params, fingerprint = cnn_params(epochs=2), {"epochs": 2}
     state = TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint)
-    train(data, params, 0, state, [])
+    train_cnn(data, params, 0, state, [])
     state.finish_fit()
     resumed = TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint)
     assert resumed.fit_finished and resumed.best_path.exists()
@@ -105,11 +105,11 @@ def test_a_backup_interrupted_mid_write_leaves_the_one_before_whole(tmp_path, mo
     data = write_processed(tmp_path / "processed")
     params, fingerprint = cnn_params(epochs=4), {"epochs": 4}
     with pytest.raises(SystemExit):
-        train(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [TermDuringBackup(1, monkeypatch)])
+        train_cnn(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [TermDuringBackup(1, monkeypatch)])
     monkeypatch.undo()
     assert sorted(p.name for p in (tmp_path / "state" / "backup").iterdir()) == ["latest.weights.h5", "training_metadata.json"]
     epochs = Epochs()
-    train(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [epochs])
+    train_cnn(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [epochs])
     assert epochs.seen == [1, 2, 3]  # from the whole backup of epoch 0
 
 
@@ -118,7 +118,7 @@ def test_an_epoch_logged_but_not_backed_up_appears_once_after_resuming(tmp_path)
     data = write_processed(tmp_path / "processed")
     params, fingerprint = cnn_params(epochs=3), {"epochs": 3}
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [StopAfter(0)])
+        train_cnn(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [StopAfter(0)])
     backup = tmp_path / "state" / "backup"
     history = tmp_path / "state" / "history.csv"
     # Epoch 1 logged, then killed before its backup: the history is one epoch ahead of the backup.
@@ -126,6 +126,6 @@ def test_an_epoch_logged_but_not_backed_up_appears_once_after_resuming(tmp_path)
     history.write_text("\n".join([*rows, rows[-1].replace("0,", "1,", 1)]) + "\n")
     assert (backup / "training_metadata.json").exists()
     epochs = Epochs()
-    train(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [epochs])
+    train_cnn(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [epochs])
     assert epochs.seen == [1, 2]
     assert np.loadtxt(history, delimiter=",", skiprows=1, usecols=0).tolist() == [0, 1, 2]

@@ -13,7 +13,15 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.test_pipeline import QUICK, assert_champion_served_on_raw_pixels, make_repo, repro, run, set_params, tool_env
+from tests.test_pipeline import (
+    QUICK,
+    assert_champion_served_on_raw_pixels,
+    make_repo,
+    repro,
+    run,
+    set_params,
+    tool_env,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 MODULES = {"download", "validate", "preprocess", "train_cnn", "train_gan", "evaluate_gan", "prepare_transfer", "train_transfer", "evaluate", "visualize"}

@@ -17,13 +17,13 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from stages.common.cli import StageError
-from stages.common.registry import CHAMPION, promote_if_better
-from stages.common.tracking import check_server, training_run
-from stages.common.training import TrainingState
-from tests.conftest import ROOT, write_processed
-from tests.servers import free_port
-from tests.stages.common.test_registry import champion_version, register_version
+from imagepipe.core.errors import StageError
+from imagepipe.tracking.registry import CHAMPION, promote_if_better
+from imagepipe.tracking.runs import check_server, training_run
+from imagepipe.training.state import TrainingState
+from tests.helpers.data import ROOT, write_processed
+from tests.helpers.servers import free_port
+from tests.tracking.test_registry import champion_version, register_version
 
 pytestmark = pytest.mark.faults
 

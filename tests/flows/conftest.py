@@ -1,114 +1,11 @@
 """A real Prefect server on loopback for the flow tests, with process workers started per test."""
 
-import contextlib
-import os
 import subprocess
-import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
-import psutil
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    FlowRunFilter,
-    FlowRunFilterDeploymentId,
-    FlowRunFilterId,
-    FlowRunFilterState,
-    FlowRunFilterStateType,
-)
-from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
-from prefect.deployments import run_deployment
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tests.servers import ServerLog, free_port, stop, wait_until_up
-
-BIN = Path(sys.executable).parent
-
-
-@dataclass(frozen=True)
-class PrefectServer:
-    api_url: str
-    home: Path
-    log: ServerLog
-
-    @property
-    def env(self) -> dict[str, str]:
-        """The environment for Prefect commands and workers talking to this server."""
-        return {
-            **os.environ,
-            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-            "PREFECT_HOME": str(self.home),
-            "PREFECT_API_URL": self.api_url,
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-        }
-
-    def cli(self, cwd: Path, *args: str) -> str:
-        result = subprocess.run(["prefect", *args], cwd=cwd, env=self.env, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise AssertionError(f"prefect {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        return result.stdout
-
-    def deploy(self, repo: Path, keep_schedules: bool = False) -> None:
-        """`prefect deploy --all` of repo's prefect.yaml. Unless keep_schedules, every schedule
-        on the server is paused afterwards, so that a test triggering runs by hand never races
-        a cron time (02:00 UTC) that falls while its worker is up."""
-        self.cli(repo, "--no-prompt", "deploy", "--all")
-        if not keep_schedules:
-            self.cli(repo, "--no-prompt", "deployment", "schedule", "pause", "--all")
-
-    def flow_runs(self, deployment: str, *states: StateType) -> list[FlowRun]:
-        """The flow runs of a deployment ("flow/name") in the given states (any state if none)."""
-        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
-            deployment_id = client.read_deployment_by_name(deployment).id
-            state = FlowRunFilterState(type=FlowRunFilterStateType(any_=list(states))) if states else None
-            return client.read_flow_runs(flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]), state=state))
-
-    def run(self, deployment: str, parameters: dict | None = None, timeout: float = 900) -> FlowRun:
-        """Trigger a deployment run and wait for it to end, as `prefect deployment run --watch` does."""
-        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
-            return run_deployment(deployment, parameters=parameters or {}, timeout=timeout, poll_interval=1)
-
-    def start(self, deployment: str, parameters: dict | None = None) -> FlowRun:
-        """Trigger a deployment run without waiting for it."""
-        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
-            return run_deployment(deployment, parameters=parameters or {}, timeout=0)
-
-    def read(self, flow_run: FlowRun) -> FlowRun:
-        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
-            return client.read_flow_run(flow_run.id)
-
-    def wait(self, flow_run: FlowRun, timeout: float = 900) -> FlowRun:
-        """Poll a flow run until it reaches a final state."""
-        deadline = time.monotonic() + timeout
-        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
-            while time.monotonic() < deadline:
-                flow_run = client.read_flow_run(flow_run.id)
-                if flow_run.state and flow_run.state.is_final():
-                    return flow_run
-                time.sleep(1)
-        raise AssertionError(f"flow run {flow_run.name} not finished after {timeout} s: {flow_run.state}")
-
-    def task_runs(self, flow_run: FlowRun) -> dict[str, TaskRun]:
-        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
-            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
-        return {run.name: run for run in runs}
-
-    def logs(self, flow_run: FlowRun) -> str:
-        from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-
-        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
-            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
-        return "\n".join(log.message for log in logs)
-
-
-def assert_listens_on_loopback_only(port: int) -> None:
-    """Every socket listening on port is bound to 127.0.0.1: no other host can reach the server."""
-    listening = psutil.net_connections(kind="inet")
-    addresses = {conn.laddr.ip for conn in listening if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port}
-    assert addresses == {"127.0.0.1"}, f"port {port} listens on {sorted(addresses)}; expected 127.0.0.1 only"
+from tests.helpers.prefect import PrefectServer, assert_listens_on_loopback_only
+from tests.helpers.servers import ServerLog, free_port, stop, wait_until_up
 
 
 @pytest.fixture
@@ -140,39 +37,3 @@ def prefect_server_process(tmp_path_factory) -> PrefectServer:
         log.close()
 
 
-@contextlib.contextmanager
-def worker(server: PrefectServer, pool: str, workspace: Path, extra_env: dict[str, str] | None = None):
-    """`prefect worker start --pool <pool>` on this host, running flows in `workspace`; yields
-    the worker's process."""
-    log_path = workspace.parent / f"worker-{pool}-{workspace.name}.log"
-    env = {**server.env, "IMAGEPIPE_WORKSPACE": str(workspace), **(extra_env or {})}
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            ["prefect", "worker", "start", "--pool", pool, "--type", "process"],
-            cwd=workspace, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        try:
-            yield process
-        finally:
-            stop(process)
-
-
-@contextlib.contextmanager
-def mlflow_server(directory: Path):
-    """`mlflow server` on loopback with a sqlite store and proxied artifacts; yields its URI.
-    Leaving the block fails if the server logged a traceback."""
-    port = free_port()
-    directory.mkdir(parents=True, exist_ok=True)
-    command = [
-        "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{directory / 'mlflow.db'}", "--artifacts-destination", str(directory / "artifacts"),
-    ]
-    with (directory / "server.log").open("w") as log:
-        process = subprocess.Popen(command, env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_until_up(f"http://127.0.0.1:{port}/health", process, directory / "server.log")
-            assert_listens_on_loopback_only(port)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            stop(process)
-    ServerLog(directory / "server.log").assert_no_tracebacks()

@@ -2,9 +2,9 @@ import subprocess
 
 import pytest
 
-from flows.dag import needs_repro, read_dag
-from tests.flows.conftest import BIN
+from imagepipe.orchestration.dag import needs_repro, read_dag
 from tests.flows.test_orchestration import make_toy_repo
+from tests.helpers.prefect import BIN
 
 
 def test_reads_the_stages_in_dvc_repro_order_with_their_status(tmp_path):

@@ -17,8 +17,8 @@ import yaml
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tests.flows.conftest import BIN, PrefectServer, worker
 from tests.flows.test_orchestration import make_toy_repo
+from tests.helpers.prefect import BIN, PrefectServer, worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.faults]
 SLOW_WORK = '''
 import os, sys, time
 from pathlib import Path
-from stages.common.cli import die_with_caller
+from imagepipe.core.lifecycle import die_with_caller
 
 die_with_caller()
 name, out = sys.argv[1], Path(sys.argv[2])

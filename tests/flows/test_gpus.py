@@ -1,7 +1,7 @@
 import threading
 import time
 
-from flows.gpus import GpuSlots, visible_gpus
+from imagepipe.orchestration.gpus import GpuSlots, visible_gpus
 
 
 def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.flows.conftest import BIN, worker
+from tests.helpers.prefect import BIN, worker
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.param_overrides import apply
+from imagepipe.orchestration.param_overrides import apply
 
 ROOT = Path(__file__).resolve().parents[2]
 

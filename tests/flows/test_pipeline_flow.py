@@ -9,11 +9,11 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
-
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from tests.flows.conftest import BIN, mlflow_server, worker
+
+from tests.helpers.prefect import BIN, mlflow_server, worker
 from tests.test_pipeline import QUICK, set_params
 
 ROOT = Path(__file__).resolve().parents[2]

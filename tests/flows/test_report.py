@@ -1,4 +1,4 @@
-from flows.report import header, metrics_table, mlflow_ui
+from imagepipe.orchestration.report import header, metrics_table, mlflow_ui
 
 
 def test_metrics_table_links_each_model_to_its_mlflow_run_and_version():

@@ -14,8 +14,8 @@ import yaml
 from cronsim import CronSim
 from prefect.client.schemas.objects import FlowRun, StateType
 
-from tests.flows.conftest import PrefectServer, worker
 from tests.flows.test_orchestration import ROOT, make_toy_repo
+from tests.helpers.prefect import PrefectServer, worker
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from flows.workspace import enter_workspace
+from imagepipe.orchestration.workspace import enter_workspace
 
 
 @pytest.fixture(autouse=True)

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.common.datasets import DEBIAN_FASHION_MNIST
-from stages.common.fetch import DownloadError
-from stages.common.image_folder import ImageFolderError
-from stages.common.splits import SplitError
-from stages.download import build_raw
+from imagepipe.data.sources.datasets import DEBIAN_FASHION_MNIST
+from imagepipe.data.sources.fetch import DownloadError
+from imagepipe.data.sources.image_folder import ImageFolderError
+from imagepipe.data.sources.raw import build_raw
+from imagepipe.data.splits import SplitError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,12 +11,14 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from stages import evaluate_gan, train_gan
-from stages.common.cli import StageError
-from stages.common.gan import DCGAN, feature_extractor, frechet_distance, generator
-from stages.common.params import TrainGanParams
-from stages.common.training import TrainingState
-from tests.conftest import write_processed
+from imagepipe.core.errors import StageError
+from imagepipe.core.params import TrainGanParams
+from imagepipe.models.gan import DCGAN, feature_extractor, frechet_distance, generator
+from imagepipe.training.gan import train_gan
+from imagepipe.training.state import TrainingState
+from stages import evaluate_gan
+from stages import train_gan as train_gan_stage
+from tests.helpers.data import write_processed
 
 TINY = {"latent_dim": 8, "epochs": 1, "batch_size": 16, "max_images": 64, "learning_rate": 0.0002, "beta_1": 0.5, "fid_samples": 16}
 
@@ -75,9 +77,9 @@ def test_training_keeps_the_best_generator_and_resumes_after_a_crash(tmp_path):
     params = TrainGanParams.model_validate(TINY | {"epochs": 2})
     state = partial(TrainingState, tmp_path / "state", "fid", "min", {"params": params.model_dump()})
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train_gan.train(data, params, 0, tiny_classifier(), state(), [CrashAfterFirstEpoch()])
+        train_gan(data, params, 0, tiny_classifier(), state(), [CrashAfterFirstEpoch()])
     assert (tmp_path / "state" / "best.keras").exists() and (tmp_path / "state" / "samples" / "epoch_001.png").exists()
-    train_gan.train(data, params, 0, tiny_classifier(), state(), [])
+    train_gan(data, params, 0, tiny_classifier(), state(), [])
     state().publish(tmp_path / "models" / "best.keras", tmp_path / "plots" / "history.csv")
     with (tmp_path / "plots" / "history.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -91,7 +93,7 @@ def test_too_many_fid_samples_is_refused(tmp_path):
     params = TrainGanParams.model_validate(TINY | {"fid_samples": 10_000})
     state = TrainingState(tmp_path / "state", "fid", "min", {})
     with pytest.raises(StageError, match="fid_samples is 10000 but the val split has"):
-        train_gan.train(data, params, 0, tiny_classifier(), state, [])
+        train_gan(data, params, 0, tiny_classifier(), state, [])
 
 
 def run_main(module, monkeypatch, *arguments: str) -> None:
@@ -103,7 +105,7 @@ def test_stages_train_evaluate_and_gate_the_generator(mlflow_store, tmp_path, mo
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params | {"train_gan": TINY}))
     write_processed(tmp_path / "data" / "processed", per_class=24)
     tiny_classifier().save(tmp_path / "cnn.keras")
-    run_main(train_gan, monkeypatch, "--data", "data/processed", "--feature-model", "cnn.keras", "--model-dir", "models/gan", "--plots", "plots/gan")
+    run_main(train_gan_stage, monkeypatch, "--data", "data/processed", "--feature-model", "cnn.keras", "--model-dir", "models/gan", "--plots", "plots/gan")
     assert (tmp_path / "plots/gan/samples/epoch_001.png").exists() and json.loads((tmp_path / "models/gan/mlflow.json").read_text())["latent_dim"] == 8
     evaluate = ["--model-dir", "models/gan", "--feature-model", "cnn.keras", "--data", "data/processed", "--validation", "summary.json", "--metrics", "metrics/gan.json", "--plots", "plots/gan"]
     client = MlflowClient()
@@ -128,7 +130,7 @@ def test_champion_scored_with_another_cnn_is_rescored_before_the_gate(mlflow_sto
     for version, cnn in ((1, "old-cnn.keras"), (2, "new-cnn.keras")):
         keras.utils.set_random_seed(version)
         tiny_classifier().save(tmp_path / cnn)
-        run_main(train_gan, monkeypatch, "--data", "data/processed", "--feature-model", cnn, "--model-dir", "models/gan", "--plots", "plots/gan")
+        run_main(train_gan_stage, monkeypatch, "--data", "data/processed", "--feature-model", cnn, "--model-dir", "models/gan", "--plots", "plots/gan")
         if version == 1:
             run_main(evaluate_gan, monkeypatch, "--model-dir", "models/gan", "--feature-model", cnn, "--data", "data/processed", "--validation", "summary.json", "--metrics", "metrics/gan.json", "--plots", "plots/gan")
             # As if v1 had been scored in a feature space where FIDs run small: unbeatable as it stands.

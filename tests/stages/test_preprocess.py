@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common.arrays import Split
-from stages.preprocess import normalize, one_hot, prepare
-from tests.conftest import balanced_labels
+from imagepipe.data.preprocessing import normalize, one_hot, prepare
+from imagepipe.data.storage import Split
+from tests.helpers.data import balanced_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 

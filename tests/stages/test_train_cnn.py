@@ -3,10 +3,11 @@ import csv
 import keras
 import pytest
 
-from stages.common.params import TrainCnnParams
-from stages.common.training import TrainingState
-from stages.train_cnn import ARCHITECTURES, train
-from tests.conftest import write_processed
+from imagepipe.core.params import TrainCnnParams
+from imagepipe.models.cnn import ARCHITECTURES
+from imagepipe.training.cnn import train_cnn
+from imagepipe.training.state import TrainingState
+from tests.helpers.data import write_processed
 
 
 def cnn_params(**changes) -> TrainCnnParams:
@@ -51,11 +52,11 @@ def test_training_keeps_best_checkpoint_and_resumes_after_a_crash(tmp_path):
     params = cnn_params(epochs=4)
     fingerprint = {"params": params.model_dump()}
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [StopAfter(1)])
+        train_cnn(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [StopAfter(1)])
     assert (tmp_path / "state" / "best.keras").exists()
 
     epochs = Epochs()
-    train(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [epochs])
+    train_cnn(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [epochs])
     assert epochs.seen == [2, 3]
     state = TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint)
     state.publish(tmp_path / "models" / "best.keras", tmp_path / "plots" / "history.csv")
@@ -69,7 +70,7 @@ def test_training_keeps_best_checkpoint_and_resumes_after_a_crash(tmp_path):
 def test_state_from_other_params_is_not_resumed(tmp_path):
     data = write_processed(tmp_path / "processed")
     with pytest.raises(RuntimeError):
-        train(data, cnn_params(epochs=3), 0, TrainingState(tmp_path / "state", "val_accuracy", "max", {"epochs": 3}), [StopAfter(0)])
+        train_cnn(data, cnn_params(epochs=3), 0, TrainingState(tmp_path / "state", "val_accuracy", "max", {"epochs": 3}), [StopAfter(0)])
     epochs = Epochs()
-    train(data, cnn_params(epochs=2), 0, TrainingState(tmp_path / "state", "val_accuracy", "max", {"epochs": 2}), [epochs])
+    train_cnn(data, cnn_params(epochs=2), 0, TrainingState(tmp_path / "state", "val_accuracy", "max", {"epochs": 2}), [epochs])
     assert epochs.seen == [0, 1]

@@ -13,14 +13,26 @@ from keras import layers
 from keras.src.backend import config as keras_config
 from keras.src.utils import file_utils
 
+from imagepipe.core.params import TrainTransferParams, parse_params
+from imagepipe.data.transfer_task import (
+    TooFewImages,
+    few_labels,
+    prepare_task,
+    write_task,
+)
+from imagepipe.models.backbones import (
+    APPLICATIONS,
+    BackboneError,
+    adapt_inputs,
+    build_backbone,
+)
+from imagepipe.models.transfer import classifier, compile_with, head_of
+from imagepipe.training import transfer as transfer_training
+from imagepipe.training.state import TrainingState
+from imagepipe.training.transfer import compare
+from imagepipe.validation.summary import ValidationFailed
 from stages import train_transfer
-from stages.common.backbones import APPLICATIONS, BackboneError, adapt_inputs, build_backbone
-from stages.common.params import TrainTransferParams, parse_params
-from stages.common.training import TrainingState
-from stages.prepare_transfer import TooFewImages, few_labels, prepare_task, write_task
-from stages.train_transfer import classifier, compare
-from stages.validate import ValidationFailed
-from tests.conftest import ROOT, balanced_labels
+from tests.helpers.data import ROOT, balanced_labels
 
 # The smallest input each keras.applications backbone accepts keeps these tests fast.
 SMALLEST = {name: application.min_size for name, application in APPLICATIONS.items()}
@@ -223,27 +235,27 @@ def test_stage_publishes_model_comparison_and_registers_it(transfer_data, tmp_pa
 
 def test_head_trained_on_cached_features_is_the_classifiers_own_head(transfer_data, tmp_path):
     backbone = build_backbone("pipeline_cnn", "none", 32, tiny_cnn(tmp_path / "cnn.keras"))
-    data = train_transfer.load_task(transfer_data, 8, 0)
+    data = transfer_training.load_task(transfer_data, 8, 0)
     model = classifier(backbone, data["input_shape"], data["num_classes"], transfer_params(), frozen=True)
     backbone.base.trainable = False
-    head = train_transfer.head_of(model, backbone)
-    train_transfer.compile_with(head, 0.01)
+    head = head_of(model, backbone)
+    compile_with(head, 0.01)
     base_before = [weights.copy() for weights in backbone.base.get_weights()]
-    head.fit(train_transfer.frozen_features(backbone, data, 8, 0)["train"], epochs=2, verbose=0)
+    head.fit(transfer_training.frozen_features(backbone, data, 8, 0)["train"], epochs=2, verbose=0)
 
     images = np.asarray(data["arrays"]["val"][0], np.float32)
     features = backbone.base.predict(images, verbose=0)
     # The classifier now predicts with the head's new weights, on the same base as before.
     np.testing.assert_allclose(model.predict(images, verbose=0), head.predict(features, verbose=0), rtol=1e-5, atol=1e-6)
     assert all(np.array_equal(before, after) for before, after in zip(base_before, backbone.base.get_weights()))
-    cached = np.concatenate([batch for batch, _ in train_transfer.frozen_features(backbone, data, 8, 0)["val"]])
+    cached = np.concatenate([batch for batch, _ in transfer_training.frozen_features(backbone, data, 8, 0)["val"]])
     np.testing.assert_allclose(cached, features, rtol=1e-5, atol=1e-6)
 
 
 def test_best_checkpoint_of_the_head_phase_is_the_whole_classifier(transfer_data, tmp_path):
     model_path = tiny_cnn(tmp_path / "cnn.keras")
     state = TrainingState(tmp_path / "state", "val_accuracy", "max", {})
-    data = train_transfer.load_task(transfer_data, 8, 0)
-    train_transfer.train_transfer(build_backbone("pipeline_cnn", "none", 32, model_path), data, transfer_params(fine_tune_epochs=0), 0, state, [])
+    data = transfer_training.load_task(transfer_data, 8, 0)
+    transfer_training.train_transfer(build_backbone("pipeline_cnn", "none", 32, model_path), data, transfer_params(fine_tune_epochs=0), 0, state, [])
     saved = keras.saving.load_model(state.best_path, safe_mode=True)
     assert saved.input_shape == (None, *data["input_shape"]) and saved.output_shape == (None, data["num_classes"])

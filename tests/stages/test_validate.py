@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common.arrays import Split, save_raw
-from stages.common.expectations import validate_dataset
-from tests.conftest import balanced_labels
+from imagepipe.data.storage import Split, save_raw
+from imagepipe.validation.expectations import validate_dataset
+from tests.helpers.data import balanced_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = [f"class {i}" for i in range(10)]

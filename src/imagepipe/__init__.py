@@ -1,0 +1,1 @@
+"""imagepipe: the library behind the pipeline's stages, flows and benchmarks."""

@@ -1,0 +1,1 @@
+"""The small core: params, errors, process lifecycle, redaction, whole-file writes."""

@@ -1,0 +1,1 @@
+"""Data: sources, fetching, archives, image folders, IDX files, splits, storage."""

@@ -1,0 +1,1 @@
+"""Models: the CNNs, classifier heads, backbones, the GAN, safe loading."""

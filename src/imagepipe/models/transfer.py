@@ -1,0 +1,49 @@
+"""The transfer classifier: a frozen backbone under a new head."""
+
+import keras
+from keras import layers
+
+from imagepipe.core.params import TrainTransferParams
+from imagepipe.models.backbones import Backbone
+from imagepipe.models.heads import probabilities
+
+
+def classifier(
+    backbone: Backbone,
+    input_shape: tuple,
+    num_classes: int,
+    params: TrainTransferParams,
+    frozen: bool,
+) -> keras.Model:
+    pixels = keras.Input(input_shape, name="pixels")
+    # A frozen base runs in inference mode, so its batch norm statistics stay ImageNet's (or the CNN's).
+    features = (
+        backbone.base(backbone.adapt(pixels), training=False)
+        if frozen
+        else backbone.base(backbone.adapt(pixels))
+    )
+    if len(features.shape) == 4:
+        features = layers.GlobalAveragePooling2D(name="pooling")(features)
+    x = layers.Dropout(params.dropout_rate)(features)
+    x = layers.Dense(params.dense_units, activation="relu", name="head")(x)
+    outputs = probabilities(num_classes)(x)
+    return keras.Model(
+        pixels, outputs, name=f"{backbone.name}_{'transfer' if frozen else 'scratch'}"
+    )
+
+
+def head_of(model: keras.Model, backbone: Backbone) -> keras.Model:
+    """The layers the classifier applies after its base, as a model over the base's output (the same layers and weights)."""
+    features = keras.Input(backbone.base.output.shape[1:], name="features")
+    x = features
+    for layer in model.layers[model.layers.index(backbone.base) + 1 :]:
+        x = layer(x)
+    return keras.Model(features, x, name="head_on_features")
+
+
+def compile_with(model: keras.Model, learning_rate: float) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )

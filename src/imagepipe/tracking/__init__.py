@@ -1,0 +1,1 @@
+"""Tracking: MLflow runs, provenance, the model registry, serving."""

@@ -1,0 +1,62 @@
+"""Where a run came from: git commit, DVC hashes of its data, Prefect flow run, package versions."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from imagepipe.core.redact import redact
+
+
+def provenance(stage: str, data_paths: list[str]) -> dict[str, str]:
+    """Tags tying a run to its code (git commit) and data (the DVC hash recorded in dvc.lock)."""
+    tags = {"stage": stage, "git_commit": _git("rev-parse", "HEAD") or "unknown"}
+    tags["git_dirty"] = str(
+        bool(_git("status", "--porcelain", "--untracked-files=no"))
+    ).lower()
+    for path in data_paths:
+        tags[f"dvc_hash:{path}"] = dvc_hash(path) or "untracked"
+    return tags | orchestration_tags()
+
+
+def orchestration_tags() -> dict[str, str]:
+    """The Prefect flow run that started this stage and its params overrides, when one did;
+    redacted, as an override of a source may hold credentials."""
+    variables = {
+        "prefect_flow_run_id": "IMAGEPIPE_FLOW_RUN_ID",
+        "param_overrides": "IMAGEPIPE_PARAM_OVERRIDES",
+    }
+    return {
+        tag: redact(os.environ[variable])
+        for tag, variable in variables.items()
+        if os.environ.get(variable)
+    }
+
+
+def dvc_hash(path: str, lock: Path = Path("dvc.lock")) -> str | None:
+    if not lock.exists():
+        return None
+    for stage in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values():
+        for out in stage.get("outs", []):
+            if out["path"] == path:
+                return out.get("md5")
+    return None
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {
+        package: version(package)
+        for package in ("tensorflow", "keras", "mlflow", "numpy")
+    }

@@ -1,0 +1,112 @@
+"""MLflow runs: the tracking store, one run per training stage (resumed after a crash), per-epoch metrics."""
+
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import keras
+import mlflow
+import requests
+
+from imagepipe.core.errors import StageError
+from imagepipe.core.files import read_json
+from imagepipe.core.redact import redact
+from imagepipe.tracking.provenance import provenance
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+HEALTH_TIMEOUT_SECONDS = 10
+
+
+EXPERIMENT = "imagepipe"
+
+
+def configure_tracking() -> None:
+    """Point MLflow at the tracking URI and the project's experiment, creating it if needed.
+    A tracking server that does not answer fails the stage now, not after its training."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        local = uri.startswith("sqlite:") or uri.startswith("file:")
+        mlflow.create_experiment(
+            EXPERIMENT,
+            artifact_location=Path("mlartifacts").resolve().as_uri() if local else None,
+        )
+    mlflow.set_experiment(EXPERIMENT)
+
+
+def check_server(uri: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=timeout).raise_for_status()
+    except requests.RequestException as error:
+        raise StageError(
+            f"the MLflow tracking server {redact(uri)} does not answer ({type(error).__name__}): start it, "
+            "or point MLFLOW_TRACKING_URI at one that runs (unset, runs go to sqlite:///mlflow.db here)"
+        ) from None
+
+
+@contextmanager
+def training_run(
+    stage: str, state_dir: Path, params: dict, data_paths: list[str]
+) -> Iterator[mlflow.ActiveRun]:
+    """The stage's MLflow run; a run interrupted earlier (its id kept in state_dir) is resumed."""
+    configure_tracking()
+    end_abandoned_run(Path(state_dir) / "abandoned_mlflow_run_id")
+    id_file = Path(state_dir) / "mlflow_run_id"
+    run_id = id_file.read_text().strip() if id_file.exists() else None
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else stage) as run:
+        id_file.parent.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(run.info.run_id)
+        if run_id is None:
+            mlflow.log_params(flatten(params))
+        mlflow.set_tags(provenance(stage, data_paths))
+        yield run
+
+
+def end_abandoned_run(id_file: Path) -> None:
+    """A run whose resume state was discarded (other params or data) will never be resumed:
+    end it KILLED rather than leave it RUNNING."""
+    if id_file.exists():
+        client = mlflow.MlflowClient()
+        run_id = id_file.read_text().strip()
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, "KILLED")
+            logger.info(
+                "MLflow run %s was interrupted and its state discarded: marked KILLED",
+                run_id,
+            )
+        id_file.unlink()
+
+
+def flatten(values: dict, prefix: str = "") -> dict[str, object]:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+class EpochMetrics(keras.callbacks.Callback):
+    """Logs every Keras epoch metric to the active MLflow run, step = epoch."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        mlflow.log_metrics(
+            {key: float(value) for key, value in (logs or {}).items()}, step=epoch
+        )
+
+
+@contextmanager
+def resumed_run(reference_file: Path) -> Iterator[mlflow.ActiveRun]:
+    """Re-open the training stage's run (from models/<model>/mlflow.json) to log more to it."""
+    configure_tracking()
+    with mlflow.start_run(run_id=read_json(reference_file)["run_id"]) as run:
+        yield run

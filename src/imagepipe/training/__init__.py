@@ -1,0 +1,1 @@
+"""Training: resume state and callbacks, input pipelines, augmentation, the accelerator."""

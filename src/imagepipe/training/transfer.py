@@ -1,0 +1,200 @@
+"""Training the transfer classifier (head, then fine-tuning) beside the same model from scratch."""
+
+import logging
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+
+from imagepipe.core.params import TrainTransferParams
+from imagepipe.models.backbones import Backbone
+from imagepipe.models.loading import load_keras
+from imagepipe.models.transfer import classifier, compile_with, head_of
+from imagepipe.training.inputs import batches, load_split
+from imagepipe.training.state import TrainingState
+
+logger = logging.getLogger(__name__)
+
+
+def fit_phase(
+    model: keras.Model,
+    phase: str,
+    data: dict,
+    epochs: tuple[int, int],
+    state: TrainingState,
+    callbacks: list,
+    saved_model: keras.Model | None = None,
+) -> None:
+    """fit() from epochs[0] to epochs[1], resumable. BackupAndRestore deletes its backup when fit()
+    ends, so each completed phase leaves its weights in the state directory, and a rerun loads them.
+    saved_model: what the best checkpoint holds when `model` is a part of it."""
+    done = state.directory / f"{phase}.weights.h5"
+    if done.exists():
+        logger.info("phase %s completed in an earlier run; loading %s", phase, done)
+        # As BackupAndRestore does: the file holds the optimizer's state too, so build it first.
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(done)
+        return
+    model.fit(
+        data["train"],
+        validation_data=data["val"],
+        initial_epoch=epochs[0],
+        epochs=epochs[1],
+        callbacks=state.callbacks(saved_model) + callbacks,
+        shuffle=False,
+        verbose=2,
+    )
+    partial = done.with_name(f"partial-{done.name}")
+    model.save_weights(partial)
+    partial.replace(done)
+
+
+def frozen_features(backbone: Backbone, data: dict, batch_size: int, seed: int) -> dict:
+    """Train and validation batches of the frozen base's outputs, computed once.
+
+    The frozen base runs in inference mode, so it maps an image to the same features in every
+    epoch: the head trains on these instead of running the base epoch after epoch.
+    """
+    pixels = keras.Input(data["input_shape"])
+    extractor = keras.Model(
+        pixels, backbone.base(backbone.adapt(pixels), training=False)
+    )
+    (x_train, y_train), (x_val, y_val) = data["arrays"]["train"], data["arrays"]["val"]
+    features = {
+        split: extractor.predict(
+            np.asarray(images, np.float32), batch_size=256, verbose=0
+        )
+        for split, images in (("train", x_train), ("val", x_val))
+    }
+    return {
+        "train": batches(features["train"], y_train, batch_size, seed, shuffle=True),
+        "val": batches(features["val"], y_val, batch_size, seed),
+    }
+
+
+def train_transfer(
+    backbone: Backbone,
+    data: dict,
+    params: TrainTransferParams,
+    seed: int,
+    state: TrainingState,
+    callbacks: list,
+) -> None:
+    """Phase 1 (head on the frozen base), then phase 2 (fine-tuning the base's top); best epoch in state."""
+    keras.utils.set_random_seed(seed)
+    model = classifier(
+        backbone, data["input_shape"], data["num_classes"], params, frozen=True
+    )
+    backbone.base.trainable = False
+    head = head_of(model, backbone)
+    compile_with(head, params.learning_rate)
+    fit_phase(
+        head,
+        "head",
+        frozen_features(backbone, data, params.batch_size, seed),
+        (0, params.epochs),
+        state,
+        callbacks,
+        saved_model=model,
+    )
+    if params.fine_tune_epochs:
+        backbone.unfreeze_top(params.fine_tune_layers)
+        compile_with(model, params.fine_tune_learning_rate)
+        fit_phase(
+            model,
+            "fine_tune",
+            data,
+            (params.epochs, params.epochs + params.fine_tune_epochs),
+            state,
+            callbacks,
+        )
+
+
+def train_scratch(
+    backbone: Backbone,
+    data: dict,
+    params: TrainTransferParams,
+    seed: int,
+    state: TrainingState,
+    callbacks: list,
+) -> None:
+    """The same architecture, newly initialised and all trainable, for as many epochs in total."""
+    keras.utils.set_random_seed(seed)
+    model = classifier(
+        backbone.fresh(), data["input_shape"], data["num_classes"], params, frozen=False
+    )
+    compile_with(model, params.learning_rate)
+    fit_phase(
+        model,
+        "scratch",
+        data,
+        (0, params.epochs + params.fine_tune_epochs),
+        state,
+        callbacks,
+    )
+
+
+def load_task(directory: Path, batch_size: int, seed: int) -> dict:
+    (x_train, y_train), (x_val, y_val) = (
+        load_split(directory, "train"),
+        load_split(directory, "val"),
+    )
+    return {
+        "train": batches(x_train, y_train, batch_size, seed, shuffle=True),
+        "val": batches(x_val, y_val, batch_size, seed),
+        "arrays": {"train": (x_train, y_train), "val": (x_val, y_val)},
+        "test": load_split(directory, "test"),
+        "input_shape": x_train.shape[1:],
+        "num_classes": y_train.shape[1],
+    }
+
+
+def held_out_accuracy(model_path: Path, test: tuple[np.ndarray, np.ndarray]) -> float:
+    model = load_keras(model_path)
+    images, labels = test
+    predicted = model.predict(
+        np.asarray(images, np.float32), batch_size=256, verbose=0
+    ).argmax(axis=1)
+    return float((predicted == labels.argmax(axis=1)).mean())
+
+
+def compare(
+    backbone: Backbone,
+    directory: Path,
+    params: TrainTransferParams,
+    seed: int,
+    states: dict[str, TrainingState],
+    callbacks: dict[str, list],
+) -> dict:
+    """Train both models (states and callbacks keyed "transfer" and "scratch"); their test accuracies."""
+    data = load_task(directory, params.batch_size, seed)
+    train_transfer(
+        backbone, data, params, seed, states["transfer"], callbacks["transfer"]
+    )
+    train_scratch(backbone, data, params, seed, states["scratch"], callbacks["scratch"])
+    accuracies = {
+        f"{name}_test_accuracy": held_out_accuracy(state.best_path, data["test"])
+        for name, state in states.items()
+    }
+    comparison = accuracies | {
+        "transfer_gain": accuracies["transfer_test_accuracy"]
+        - accuracies["scratch_test_accuracy"]
+    }
+    logger.info(
+        "test accuracy on %d images: transfer %.4f, from scratch %.4f",
+        len(data["test"][1]),
+        accuracies["transfer_test_accuracy"],
+        accuracies["scratch_test_accuracy"],
+    )
+    return comparison
+
+
+class ScratchMetrics(keras.callbacks.Callback):
+    """The yardstick's epoch metrics, as scratch_<metric>, beside the transfer model's."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        mlflow.log_metrics(
+            {f"scratch_{key}": float(value) for key, value in (logs or {}).items()},
+            step=epoch,
+        )

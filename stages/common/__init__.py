@@ -1,1 +1,0 @@
-"""Helpers shared by the stages: params, fetching, array storage, data checks."""
