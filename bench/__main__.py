@@ -31,37 +31,67 @@ TARGET_ACCURACY = 0.91
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return {"cpu": cpu, "cores": os.cpu_count(), "tensorflow": tf.__version__, "python": platform.python_version()}
 
 
 def measure(args: argparse.Namespace, log: logging.Logger) -> dict:
     params = load_params(ROOT / "params.yaml")
     results = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
-    log.info("matmul peak"); results["matmul_peak"] = matmul_peak()
+    log.info("matmul peak")
+    results["matmul_peak"] = matmul_peak()
     log.info("course CNN, %d epochs", args.course_epochs)
     # seed_cnn.py's layers are train_cnn's `course` architecture: count its arithmetic there.
     course_mflops = training_flops(ARCHITECTURES["course"]((28, 28, 1), 10, 0.0)) / 1e6
     results["course_cnn"] = course_cnn(args.course_epochs, args.data) | {"training_mflops_per_image": course_mflops}
-    log.info("course augmentation"); results["course_augmentation"] = course_augmentation(args.data)
-    log.info("project augmentation"); results["project_augmentation"] = augmentation_throughput(args.data, params.seed)
+    log.info("course augmentation")
+    results["course_augmentation"] = course_augmentation(args.data)
+    log.info("project augmentation")
+    results["project_augmentation"] = augmentation_throughput(args.data, params.seed)
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         clone = Path(scratch) / "project"
         results["clone"] = pipeline.clean_clone(ROOT, clone)
-        log.info("full dvc repro in %s", clone); results["full_repro"] = pipeline.full_repro(clone)
-        results["pipeline_metrics"] = {name: read_json(clone / "metrics" / f"{name}.json") for name in ("cnn", "gan", "transfer")}
+        log.info("full dvc repro in %s", clone)
+        results["full_repro"] = pipeline.full_repro(clone)
+        results["pipeline_metrics"] = {
+            name: read_json(clone / "metrics" / f"{name}.json") for name in ("cnn", "gan", "transfer")
+        }
         results["pipeline_metrics"]["transfer"] |= read_json(clone / "models" / "transfer" / "comparison.json")
-        results["gan"] = {"epochs": params.train_gan.epochs, "images": params.train_gan.max_images, "batch_size": params.train_gan.batch_size}
-        log.info("project CNN, %d epochs", args.cnn_epochs); results["project_cnn"] = time_to_accuracy(clone / "data" / "processed", params, args.cnn_epochs, TARGET_ACCURACY)
-        log.info("transfer head"); results["transfer"] = head_training(clone / "data" / "transfer", clone / "models" / "cnn" / "best.keras", params.train_transfer, params.seed, ("pipeline_cnn", "mobilenet_v2"))
-        log.info("up-to-date pipeline"); results["up_to_date"] = pipeline.up_to_date(clone)
+        results["gan"] = {
+            "epochs": params.train_gan.epochs,
+            "images": params.train_gan.max_images,
+            "batch_size": params.train_gan.batch_size,
+        }
+        log.info("project CNN, %d epochs", args.cnn_epochs)
+        results["project_cnn"] = time_to_accuracy(
+            clone / "data" / "processed", params, args.cnn_epochs, TARGET_ACCURACY
+        )
+        log.info("transfer head")
+        results["transfer"] = head_training(
+            clone / "data" / "transfer",
+            clone / "models" / "cnn" / "best.keras",
+            params.train_transfer,
+            params.seed,
+            ("pipeline_cnn", "mobilenet_v2"),
+        )
+        log.info("up-to-date pipeline")
+        results["up_to_date"] = pipeline.up_to_date(clone)
     results["params"] = {"train_cnn": params.train_cnn.model_dump(), "train_gan": params.train_gan.model_dump()}
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=FASHION_MNIST, help="Fashion-MNIST IDX files for the course recipes")
+    parser.add_argument(
+        "--data", type=Path, default=FASHION_MNIST, help="Fashion-MNIST IDX files for the course recipes"
+    )
     parser.add_argument("--course-epochs", type=int, default=10, help="the course's own budget (91.0%% in its README)")
     parser.add_argument("--cnn-epochs", type=int, default=5, help="the project recipe's short budget for time to 91%%")
     parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")

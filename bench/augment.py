@@ -13,7 +13,9 @@ from imagepipe.data.sources.idx import parse_idx
 from imagepipe.training.inputs import batches
 
 # seed_augment.py's ImageDataGenerator: rotation_range=10, zoom_range=0.1, shifts 0.1, batch 256.
-COURSE = AugmentationParams(enabled=True, rotation_degrees=10.0, zoom=0.1, width_shift=0.1, height_shift=0.1, horizontal_flip=False)
+COURSE = AugmentationParams(
+    enabled=True, rotation_degrees=10.0, zoom=0.1, width_shift=0.1, height_shift=0.1, horizontal_flip=False
+)
 BATCH_SIZE = 256
 
 

@@ -44,8 +44,12 @@ def time_to_accuracy(data: Path, params: Params, epochs: int, target: float) -> 
     seconds = test.epochs[-1]["seconds"]
     reached = next((epoch for epoch in test.epochs if epoch["test_accuracy"] >= target), None)
     return {
-        "epochs": test.epochs, "batch_size": section.batch_size, "train_images_per_s": images / seconds,
+        "epochs": test.epochs,
+        "batch_size": section.batch_size,
+        "train_images_per_s": images / seconds,
         "training_mflops_per_image": training_flops(model) / 1e6,
-        "gflops": training_flops(model) * images / seconds / 1e9, "target": target,
-        "seconds_to_target": reached and reached["seconds"], "test_accuracy": test.epochs[-1]["test_accuracy"],
+        "gflops": training_flops(model) * images / seconds / 1e9,
+        "target": target,
+        "seconds_to_target": reached and reached["seconds"],
+        "test_accuracy": test.epochs[-1]["test_accuracy"],
     }

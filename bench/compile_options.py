@@ -33,9 +33,19 @@ def seconds_per_epoch(data: Path, jit_compile: bool, steps_per_execution: int) -
     keras.utils.set_random_seed(0)
     model = ARCHITECTURES[params.architecture](images.shape[1:], labels.shape[1], params.dropout_rate)
     steps = math.ceil(len(images) / params.batch_size)
-    model.compile(optimizer=optimizer(params, steps), loss="categorical_crossentropy", jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    model.compile(
+        optimizer=optimizer(params, steps),
+        loss="categorical_crossentropy",
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
     timer = EpochTimer()
-    model.fit(batches(images, labels, params.batch_size, 0, shuffle=True, augment=params.augmentation), epochs=2, callbacks=[timer], verbose=0)
+    model.fit(
+        batches(images, labels, params.batch_size, 0, shuffle=True, augment=params.augmentation),
+        epochs=2,
+        callbacks=[timer],
+        verbose=0,
+    )
     return timer.seconds
 
 

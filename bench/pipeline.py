@@ -34,7 +34,9 @@ def clean_clone(source: Path, destination: Path) -> dict:
     """A clone of the committed project: no DVC cache or run cache, no outputs, no MLflow store."""
     subprocess.run(["git", "clone", "--quiet", str(source), str(destination)], check=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=destination, capture_output=True, text=True, check=True)
-    changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=source, capture_output=True, text=True)
+    changes = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=source, capture_output=True, text=True
+    )
     return {"commit": commit.stdout.strip(), "uncommitted_changes_not_measured": bool(changes.stdout.strip())}
 
 
@@ -54,13 +56,19 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict:
     with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as report:
         start = time.perf_counter()
         completed = subprocess.run(
-            [sys.executable, "-S", "-c", LAUNCHER, report.name, *command], cwd=cwd, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-S", "-c", LAUNCHER, report.name, *command],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         seconds = time.perf_counter() - start
         peak_kib = int(report.read() or 0)  # ru_maxrss is in KiB on Linux
     if completed.returncode:
-        raise RuntimeError(f"`{' '.join(command)}` failed in {cwd} (exit {completed.returncode}):\n{completed.stdout[-3000:]}")
+        raise RuntimeError(
+            f"`{' '.join(command)}` failed in {cwd} (exit {completed.returncode}):\n{completed.stdout[-3000:]}"
+        )
     return {"seconds": seconds, "peak_memory_mib": peak_kib / 1024, "output": completed.stdout}
 
 
@@ -98,7 +106,10 @@ def prefect_server() -> Iterator[str]:
         with log.open("w") as sink:
             server = subprocess.Popen(
                 [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         try:
             api_url = f"http://127.0.0.1:{port}/api"

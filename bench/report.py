@@ -11,7 +11,11 @@ def render(r: dict) -> str:
     # fit time when it got there, and more than that when it did not.
     if course_to_target is None:
         course_time = f"> {course['fit_s']:.0f} s (not reached in {course['epochs']:.0f} epochs)"
-        time_ratio = "n/a" if project["seconds_to_target"] is None else f"< {project['seconds_to_target'] / course['fit_s']:.2f}× the time"
+        time_ratio = (
+            "n/a"
+            if project["seconds_to_target"] is None
+            else f"< {project['seconds_to_target'] / course['fit_s']:.2f}× the time"
+        )
     else:
         course_time, time_ratio = f"≤ {course_to_target:.0f} s", ratio(project["seconds_to_target"], course_to_target)
     augment_ratio = r["project_augmentation"]["img_per_s"] / r["course_augmentation"]["imagedatagenerator_img_per_s"]
@@ -43,7 +47,9 @@ def render(r: dict) -> str:
         f"| share of the matmul peak ({peak:.0f} GFLOP/s) | {course_gflops / peak:.0%} | {project['gflops'] / peak:.0%} | |",
         f"| the pipeline's CNN, full default | | {cnn_accuracy:.2%} test accuracy, {stages['train_cnn']['seconds']:.0f} s | |",
         "",
-        "Project test accuracy after each epoch of the short run: " + ", ".join(f"{e['test_accuracy']:.2%} at {e['seconds']:.0f} s" for e in project["epochs"]) + ".",
+        "Project test accuracy after each epoch of the short run: "
+        + ", ".join(f"{e['test_accuracy']:.2%} at {e['seconds']:.0f} s" for e in project["epochs"])
+        + ".",
         "",
         "## Augmentation input pipeline (no model; 60,000 images, batch 256, the course's settings)",
         "",
@@ -63,14 +69,20 @@ def render(r: dict) -> str:
         "",
         "| stage | seconds | peak memory (MiB) |",
         "|---|---|---|",
-        *(f"| {stage['stage']} | {stage['seconds']:.1f} | {stage['peak_memory_mib']:,.0f} |" for stage in r["full_repro"]),
+        *(
+            f"| {stage['stage']} | {stage['seconds']:.1f} | {stage['peak_memory_mib']:,.0f} |"
+            for stage in r["full_repro"]
+        ),
         f"| **total** | **{total:.0f} ({total / 60:.1f} min)** | |",
         "",
         "## Transfer: head training on cached features vs the frozen backbone every epoch",
         "",
         "| backbone | epochs | every epoch (s) | cached features (s) | speed-up | best val accuracy (every epoch / cached) |",
         "|---|---|---|---|---|---|",
-        *(f"| {t['backbone']} | {t['epochs']} | {t['every_epoch']:.1f} | {t['cached']:.1f} | {t['every_epoch'] / t['cached']:.1f}× | {t['every_epoch_val_accuracy']:.2%} / {t['cached_val_accuracy']:.2%} |" for t in r["transfer"]),
+        *(
+            f"| {t['backbone']} | {t['epochs']} | {t['every_epoch']:.1f} | {t['cached']:.1f} | {t['every_epoch'] / t['cached']:.1f}× | {t['every_epoch_val_accuracy']:.2%} / {t['cached_val_accuracy']:.2%} |"
+            for t in r["transfer"]
+        ),
         "",
         "pipeline_cnn is the pipeline's trained CNN. mobilenet_v2 has random weights (no ImageNet",
         "weights offline), so its accuracy is chance: only its seconds count here.",
@@ -84,13 +96,26 @@ def render(r: dict) -> str:
         "",
         "| target | measured | met |",
         "|---|---|---|",
-        target("time to 91% ≤ 1/5 of the course's", time_ratio, project["seconds_to_target"] is not None and project["seconds_to_target"] <= course["fit_s"] / 5),
-        target("throughput ≥ 2.5× the course's at equal or better accuracy", f"{project['train_images_per_s'] / course['img_per_s']:.2f}×", project["train_images_per_s"] >= 2.5 * course["img_per_s"] and project["test_accuracy"] >= course["test_acc"]),
+        target(
+            "time to 91% ≤ 1/5 of the course's",
+            time_ratio,
+            project["seconds_to_target"] is not None and project["seconds_to_target"] <= course["fit_s"] / 5,
+        ),
+        target(
+            "throughput ≥ 2.5× the course's at equal or better accuracy",
+            f"{project['train_images_per_s'] / course['img_per_s']:.2f}×",
+            project["train_images_per_s"] >= 2.5 * course["img_per_s"]
+            and project["test_accuracy"] >= course["test_acc"],
+        ),
         target("≥ 60% of the matmul peak", f"{project['gflops'] / peak:.0%}", project["gflops"] >= 0.6 * peak),
         target("default pipeline CNN ≥ 94.0%", f"{cnn_accuracy:.2%}", cnn_accuracy >= 0.94),
         target("whole default `dvc repro` from clean ≤ 10 min", f"{total / 60:.1f} min", total <= 600),
         target("augmentation ≥ 5× ImageDataGenerator", f"{augment_ratio:.1f}×", augment_ratio >= 5),
-        target("`dvc repro` up to date ≤ 2 s", f"{up_to_date['dvc_repro']['median_seconds']:.2f} s", up_to_date["dvc_repro"]["median_seconds"] <= 2),
+        target(
+            "`dvc repro` up to date ≤ 2 s",
+            f"{up_to_date['dvc_repro']['median_seconds']:.2f} s",
+            up_to_date["dvc_repro"]["median_seconds"] <= 2,
+        ),
         target("the Prefect flow ≤ 5 s more", f"{flow_extra:.2f} s", flow_extra <= 5),
         "",
     ]

@@ -12,7 +12,9 @@ from imagepipe.models.transfer import classifier, compile_with, head_of
 from imagepipe.training.transfer import frozen_features, load_task
 
 
-def head_training(data_dir: Path, backbone_model: Path, params: TrainTransferParams, seed: int, backbones: tuple[str, ...]) -> list[dict]:
+def head_training(
+    data_dir: Path, backbone_model: Path, params: TrainTransferParams, seed: int, backbones: tuple[str, ...]
+) -> list[dict]:
     """Seconds to train the head for params.epochs, both ways, per backbone (random weights:
     the cost of a forward pass does not depend on them)."""
     data = load_task(data_dir, params.batch_size, seed)
@@ -33,5 +35,7 @@ def head_training(data_dir: Path, backbone_model: Path, params: TrainTransferPar
             history = head.fit(batches["train"], validation_data=batches["val"], epochs=params.epochs, verbose=0)
             seconds[way] = time.perf_counter() - start
             seconds[f"{way}_val_accuracy"] = max(history.history["val_accuracy"])
-        results.append({"backbone": name, "epochs": params.epochs, "train_images": len(data["arrays"]["train"][1]), **seconds})
+        results.append(
+            {"backbone": name, "epochs": params.epochs, "train_images": len(data["arrays"]["train"][1]), **seconds}
+        )
     return results

@@ -29,7 +29,9 @@ TRAINING_LIMIT = "training"
 
 
 @task(cache_policy=NO_CACHE)
-def reproduce(root: Path, stage: Stage, env: dict[str, str], slots: GpuSlots, pull: bool, upstream: dict[str, str]) -> str:
+def reproduce(
+    root: Path, stage: Stage, env: dict[str, str], slots: GpuSlots, pull: bool, upstream: dict[str, str]
+) -> str:
     """Reproduce one stage; `upstream` maps each upstream stage to what it did."""
     logger = get_run_logger()
     if not needs_repro(stage, {name for name, outcome in upstream.items() if outcome != "skipped"}):
@@ -65,7 +67,9 @@ def pipeline(
         return reproduce_workspace(root, targets, set_params or [], experiment_name, share_through_dvc_remote)
 
 
-def reproduce_workspace(root: Path, targets: list[str] | None, overrides: list[str], experiment_name: str | None, share: bool) -> dict[str, str]:
+def reproduce_workspace(
+    root: Path, targets: list[str] | None, overrides: list[str], experiment_name: str | None, share: bool
+) -> dict[str, str]:
     """The flow's work, done while it holds the workspace."""
     if overrides:
         param_overrides.apply(root, overrides)

@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 CHAMPION_METRIC = "test_accuracy"
 
 
-def evaluate(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: list[str], batch_size: int) -> tuple[dict, np.ndarray]:
+def evaluate(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: list[str], batch_size: int
+) -> tuple[dict, np.ndarray]:
     """(metrics, predicted class indices) of model on images with one-hot labels."""
     probabilities = model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
     actual, predicted = labels.argmax(axis=1), probabilities.argmax(axis=1)
@@ -36,7 +38,12 @@ def evaluate(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_n
     indices = list(range(len(class_names)))
     precision, recall, f1, support = precision_recall_fscore_support(actual, predicted, labels=indices, zero_division=0)
     per_class = {
-        name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
         for i, name in enumerate(class_names)
     }
     metrics = {
@@ -78,8 +85,16 @@ def main() -> None:
         mlflow.log_metrics({key: value for key, value in metrics.items() if isinstance(value, float)})
         mlflow.log_metrics({f"test_f1.{name}": scores["f1"] for name, scores in metrics["per_class"].items()})
         mlflow.log_artifact(str(args.metrics), artifact_path="metrics")
-        decision = gate_run(args.model_dir, args.validation, CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True)
-    logger.info("%s: test accuracy %.4f, loss %.4f; champion: %s", args.model_dir.name, metrics["test_accuracy"], metrics["test_loss"], decision.reason)
+        decision = gate_run(
+            args.model_dir, args.validation, CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True
+        )
+    logger.info(
+        "%s: test accuracy %.4f, loss %.4f; champion: %s",
+        args.model_dir.name,
+        metrics["test_accuracy"],
+        metrics["test_loss"],
+        decision.reason,
+    )
 
 
 if __name__ == "__main__":

@@ -41,14 +41,25 @@ CHAMPION_METRIC = "test_fid"
 EXTRACTOR_TAG = "fid_feature_extractor_md5"
 
 
-def evaluate(generator: keras.Model, extractor: keras.Model, test_images: np.ndarray, num_samples: int, seed: int, batch_size: int) -> tuple[float, Figure]:
+def evaluate(
+    generator: keras.Model,
+    extractor: keras.Model,
+    test_images: np.ndarray,
+    num_samples: int,
+    seed: int,
+    batch_size: int,
+) -> tuple[float, Figure]:
     """(FID of num_samples generated vs as many test images, a grid of the first 16 generated)."""
     if num_samples > len(test_images):
-        raise StageError(f"train_gan.fid_samples is {num_samples} but the test split has {len(test_images)} images; set it to at most {len(test_images)}")
+        raise StageError(
+            f"train_gan.fid_samples is {num_samples} but the test split has {len(test_images)} images; set it to at most {len(test_images)}"
+        )
     # seed + 1: other noise than train_gan's, which chose the best epoch by FID on its samples.
     noise = np.random.default_rng(seed + 1).standard_normal((num_samples, generator.input_shape[-1])).astype(np.float32)
     generated = generator.predict(noise, batch_size=batch_size, verbose=0)
-    return fid(extractor, np.asarray(test_images[:num_samples], np.float32), generated, batch_size), sample_grid(generated, "generated (fixed seed)")
+    return fid(extractor, np.asarray(test_images[:num_samples], np.float32), generated, batch_size), sample_grid(
+        generated, "generated (fixed seed)"
+    )
 
 
 def rescore_champion(name: str, extractor_id: str, score: Callable[[keras.Model], float]) -> None:
@@ -59,7 +70,12 @@ def rescore_champion(name: str, extractor_id: str, score: Callable[[keras.Model]
     model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@{CHAMPION}"))
     generator = load_keras(next((model_dir / "artifacts").glob("*.keras")))
     value = score(generator)
-    logger.info("champion v%s was scored with another feature extractor (test FID %s); with this one: %.2f", current.version, current.tags.get(CHAMPION_METRIC), value)
+    logger.info(
+        "champion v%s was scored with another feature extractor (test FID %s); with this one: %.2f",
+        current.version,
+        current.tags.get(CHAMPION_METRIC),
+        value,
+    )
     client.set_model_version_tag(name, current.version, CHAMPION_METRIC, repr(value))
     client.set_model_version_tag(name, current.version, EXTRACTOR_TAG, extractor_id)
 
@@ -68,7 +84,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--model-dir", type=Path, required=True, help="e.g. models/gan")
-    parser.add_argument("--feature-model", type=Path, required=True, help="the FID feature extractor, e.g. models/cnn/best.keras")
+    parser.add_argument(
+        "--feature-model", type=Path, required=True, help="the FID feature extractor, e.g. models/cnn/best.keras"
+    )
     parser.add_argument("--data", type=Path, required=True, help="preprocess's output, e.g. data/processed")
     parser.add_argument("--validation", type=Path, required=True, help="validate's summary.json for that data")
     parser.add_argument("--metrics", type=Path, required=True, help="e.g. metrics/gan.json")
@@ -77,8 +95,19 @@ def main() -> None:
     params = load_params(args.params)
     generator = load_keras(args.model_dir / "best.keras")
     extractor = feature_extractor(load_keras(args.feature_model))
-    test_fid, figure = evaluate(generator, extractor, load_split(args.data, "test")[0], params.train_gan.fid_samples, params.seed, params.evaluate.batch_size)
-    metrics = {CHAMPION_METRIC: test_fid, "fid_samples": params.train_gan.fid_samples, "feature_extractor": f"{args.feature_model} (layer {FEATURE_LAYER})"}
+    test_fid, figure = evaluate(
+        generator,
+        extractor,
+        load_split(args.data, "test")[0],
+        params.train_gan.fid_samples,
+        params.seed,
+        params.evaluate.batch_size,
+    )
+    metrics = {
+        CHAMPION_METRIC: test_fid,
+        "fid_samples": params.train_gan.fid_samples,
+        "feature_extractor": f"{args.feature_model} (layer {FEATURE_LAYER})",
+    }
     args.metrics.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.metrics, metrics)
     args.plots.mkdir(parents=True, exist_ok=True)
@@ -90,10 +119,22 @@ def main() -> None:
         extractor_id = hashlib.md5(args.feature_model.read_bytes()).hexdigest()
         test_images = load_split(args.data, "test")[0]
         name, version = (read_json(args.model_dir / "mlflow.json")[key] for key in ("registered_model", "version"))
-        rescore_champion(name, extractor_id, lambda champion: evaluate(champion, extractor, test_images, params.train_gan.fid_samples, params.seed, params.evaluate.batch_size)[0])
+        rescore_champion(
+            name,
+            extractor_id,
+            lambda champion: evaluate(
+                champion, extractor, test_images, params.train_gan.fid_samples, params.seed, params.evaluate.batch_size
+            )[0],
+        )
         MlflowClient().set_model_version_tag(name, version, EXTRACTOR_TAG, extractor_id)
         decision = gate_run(args.model_dir, args.validation, CHAMPION_METRIC, test_fid, higher_is_better=False)
-    logger.info("%s: test FID %.2f on %d samples; champion: %s", args.model_dir.name, test_fid, params.train_gan.fid_samples, decision.reason)
+    logger.info(
+        "%s: test FID %.2f on %d samples; champion: %s",
+        args.model_dir.name,
+        test_fid,
+        params.train_gan.fid_samples,
+        decision.reason,
+    )
 
 
 if __name__ == "__main__":

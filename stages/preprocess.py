@@ -33,7 +33,9 @@ def main() -> None:
     if not read_json(args.validation).get("success"):
         raise StageError(f"{args.validation} records a failed validation; fix the data and run `dvc repro` again")
     train, test, class_names = load_raw(args.raw)
-    arrays = prepare(train, test, len(class_names), params.preprocess.validation_split, params.preprocess.dtype, params.seed)
+    arrays = prepare(
+        train, test, len(class_names), params.preprocess.validation_split, params.preprocess.dtype, params.seed
+    )
     with atomic_directory(args.out) as scratch:
         for name, (images, labels) in arrays.items():
             np.save(scratch / f"{name}_images.npy", images)

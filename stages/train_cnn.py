@@ -35,7 +35,9 @@ def main() -> None:
     accelerator, strategy = configure_accelerator(params.accelerator)
     section = params.train_cnn.model_dump()
     data_key = str(args.data)
-    state = TrainingState(args.state_dir, "val_accuracy", "max", {"params": section, "seed": params.seed, "data": dvc_hash(data_key)})
+    state = TrainingState(
+        args.state_dir, "val_accuracy", "max", {"params": section, "seed": params.seed, "data": dvc_hash(data_key)}
+    )
     with training_run("train_cnn", state.directory, {"train_cnn": section, "seed": params.seed}, [data_key]):
         mlflow.set_tags(accelerator.tags())
         if not state.fit_finished:  # a crash after fit() ended: only publishing is left

@@ -37,7 +37,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, required=True, help="preprocess's output, e.g. data/processed")
-    parser.add_argument("--feature-model", type=Path, required=True, help="the FID feature extractor, e.g. models/cnn/best.keras")
+    parser.add_argument(
+        "--feature-model", type=Path, required=True, help="the FID feature extractor, e.g. models/cnn/best.keras"
+    )
     parser.add_argument("--model-dir", type=Path, required=True, help="e.g. models/gan")
     parser.add_argument("--plots", type=Path, required=True, help="e.g. plots/gan")
     parser.add_argument("--state-dir", type=Path, default=Path(".state/gan"), help="checkpoints for resuming")
@@ -48,9 +50,16 @@ def main() -> None:
     accelerator, _ = configure_accelerator(params.accelerator, distribute=False, mixed_precision=False)
     section, data_key, feature_key = params.train_gan.model_dump(), str(args.data), str(args.feature_model)
     # Another feature model measures FID on another scale: such state must not be resumed.
-    fingerprint = {"params": section, "seed": params.seed, "data": dvc_hash(data_key), "feature_model": dvc_hash(feature_key)}
+    fingerprint = {
+        "params": section,
+        "seed": params.seed,
+        "data": dvc_hash(data_key),
+        "feature_model": dvc_hash(feature_key),
+    }
     state = TrainingState(args.state_dir, "fid", "min", fingerprint)
-    with training_run("train_gan", state.directory, {"train_gan": section, "seed": params.seed}, [data_key, feature_key]):
+    with training_run(
+        "train_gan", state.directory, {"train_gan": section, "seed": params.seed}, [data_key, feature_key]
+    ):
         mlflow.set_tags(accelerator.tags())
         classifier = load_keras(args.feature_model)
         if not state.fit_finished:
@@ -58,7 +67,9 @@ def main() -> None:
             state.finish_fit()
         noise = np.random.default_rng(params.seed).standard_normal((4, params.train_gan.latent_dim)).astype(np.float32)
         best = load_keras(state.best_path)
-        reference = log_keras_model(state.best_path, "gan", noise, best.predict(noise, verbose=0) * 255, {"output_scale": 255.0})
+        reference = log_keras_model(
+            state.best_path, "gan", noise, best.predict(noise, verbose=0) * 255, {"output_scale": 255.0}
+        )
         reference["latent_dim"] = params.train_gan.latent_dim
         publish_samples(state, args.plots / "samples")
         state.publish(args.model_dir / "best.keras", args.plots / "history.csv")

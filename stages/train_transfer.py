@@ -36,7 +36,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, required=True, help="prepare_transfer's output, e.g. data/transfer")
-    parser.add_argument("--backbone-model", type=Path, required=True, help="the CNN for backbone pipeline_cnn, e.g. models/cnn/best.keras")
+    parser.add_argument(
+        "--backbone-model",
+        type=Path,
+        required=True,
+        help="the CNN for backbone pipeline_cnn, e.g. models/cnn/best.keras",
+    )
     parser.add_argument("--model-dir", type=Path, required=True, help="e.g. models/transfer")
     parser.add_argument("--plots", type=Path, required=True, help="e.g. plots/transfer")
     parser.add_argument("--state-dir", type=Path, default=Path(".state/transfer"), help="checkpoints for resuming")
@@ -51,12 +56,32 @@ def train_and_publish(args: argparse.Namespace, params: Params, accelerator: Acc
     section = params.train_transfer
     backbone = build_backbone(section.backbone, section.weights, section.input_size, args.backbone_model)
     data_key, backbone_key = str(args.data), str(args.backbone_model)
-    fingerprint = {"params": section.model_dump(), "seed": params.seed, "data": dvc_hash(data_key), "backbone": dvc_hash(backbone_key)}
+    fingerprint = {
+        "params": section.model_dump(),
+        "seed": params.seed,
+        "data": dvc_hash(data_key),
+        "backbone": dvc_hash(backbone_key),
+    }
     state = TrainingState(args.state_dir, "val_accuracy", "max", fingerprint)
-    states = {"transfer": state, "scratch": TrainingState(args.state_dir / "scratch", "val_accuracy", "max", fingerprint)}
-    with training_run("train_transfer", state.directory, {"train_transfer": section.model_dump(), "seed": params.seed}, [data_key, backbone_key]):
+    states = {
+        "transfer": state,
+        "scratch": TrainingState(args.state_dir / "scratch", "val_accuracy", "max", fingerprint),
+    }
+    with training_run(
+        "train_transfer",
+        state.directory,
+        {"train_transfer": section.model_dump(), "seed": params.seed},
+        [data_key, backbone_key],
+    ):
         mlflow.set_tags({"backbone": section.backbone, "weights": section.weights, **accelerator.tags()})
-        comparison = compare(backbone, args.data, section, params.seed, states, {"transfer": [EpochMetrics()], "scratch": [ScratchMetrics()]})
+        comparison = compare(
+            backbone,
+            args.data,
+            section,
+            params.seed,
+            states,
+            {"transfer": [EpochMetrics()], "scratch": [ScratchMetrics()]},
+        )
         mlflow.log_metrics(comparison)
         publish_classifier(state, args.data, "transfer", args.model_dir, args.plots)
         write_json(args.model_dir / "comparison.json", comparison)

@@ -32,7 +32,9 @@ def write_offline_index(docs: Path, report: Report) -> Path:
         rows.append(f'<li><a href="{page.relative_to(docs).as_posix()}">{html.escape(batch)}</a>: {verdict}</li>')
     failures = "".join(f"<li>{html.escape(line)}</li>" for line in report.failures) or "<li>none</li>"
     index = docs / "results.html"
-    index.write_text(f"<!doctype html><title>Data validation</title><h1>Data validation</h1><h2>Failures</h2><ul>{failures}</ul><h2>Validation results</h2><ul>{''.join(rows)}</ul>\n")
+    index.write_text(
+        f"<!doctype html><title>Data validation</title><h1>Data validation</h1><h2>Failures</h2><ul>{failures}</ul><h2>Validation results</h2><ul>{''.join(rows)}</ul>\n"
+    )
     return index
 
 
@@ -54,7 +56,9 @@ def main() -> None:
     write_json(args.out / "summary.json", summarize(report, splits, class_names))
     if not report.success:
         details = "\n  ".join(report.failures)
-        raise ValidationFailed(f"data validation failed ({len(report.failures)} expectation(s)); see {args.out / 'docs' / 'index.html'}:\n  {details}")
+        raise ValidationFailed(
+            f"data validation failed ({len(report.failures)} expectation(s)); see {args.out / 'docs' / 'index.html'}:\n  {details}"
+        )
     logger.info("all expectations met on %d train and %d test images", len(train.labels), len(test.labels))
 
 

@@ -47,7 +47,7 @@ def gt_vs_pr_grid(images: np.ndarray, actual: list[str], predicted: list[str], r
             spine.set_visible(wrong)
             spine.set_color(WRONG)
             spine.set_linewidth(3)
-    for axis in list(axes.flat)[len(images):]:
+    for axis in list(axes.flat)[len(images) :]:
         axis.axis("off")
     figure.tight_layout()
     return figure
@@ -63,7 +63,15 @@ def confusion_figure(actual: list[str], predicted: list[str], class_names: list[
     axis.set_xlabel("predicted")
     axis.set_ylabel("actual")
     for (row, column), count in np.ndenumerate(matrix):
-        axis.text(column, row, count, ha="center", va="center", fontsize=7, color="white" if count > matrix.max() / 2 else "black")
+        axis.text(
+            column,
+            row,
+            count,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if count > matrix.max() / 2 else "black",
+        )
     figure.tight_layout()
     return figure
 
@@ -91,7 +99,9 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, required=True, help="the model's preprocessed data")
     parser.add_argument("--model-dir", type=Path, required=True, help="e.g. models/cnn (for its MLflow run)")
-    parser.add_argument("--plots", type=Path, required=True, help="e.g. plots/cnn: predictions.csv and history.csv in, PNGs out")
+    parser.add_argument(
+        "--plots", type=Path, required=True, help="e.g. plots/cnn: predictions.csv and history.csv in, PNGs out"
+    )
     args = parser.parse_args()
     params = load_params(args.params)
     images, _ = load_split(args.data, "test")
@@ -99,7 +109,13 @@ def main() -> None:
     count = min(params.visualize.rows * params.visualize.columns, len(actual))
     chosen = np.sort(np.random.default_rng(params.seed).choice(len(actual), count, replace=False))
     figures = {
-        "gt_vs_pr.png": gt_vs_pr_grid(np.asarray(images[chosen], np.float32), [actual[i] for i in chosen], [predicted[i] for i in chosen], params.visualize.rows, params.visualize.columns),
+        "gt_vs_pr.png": gt_vs_pr_grid(
+            np.asarray(images[chosen], np.float32),
+            [actual[i] for i in chosen],
+            [predicted[i] for i in chosen],
+            params.visualize.rows,
+            params.visualize.columns,
+        ),
         "confusion_matrix.png": confusion_figure(actual, predicted, load_class_names(args.data)),
         "training_curves.png": curves_figure(args.plots / "history.csv"),
     }

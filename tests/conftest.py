@@ -29,11 +29,13 @@ def raw_params() -> dict:
 @pytest.fixture
 def make_params(raw_params):
     """Params from params.yaml with {"section": {"key": value}} overrides applied."""
+
     def make(**sections):
         raw = copy.deepcopy(raw_params)
         for section, values in sections.items():
             raw[section] = {**raw[section], **values} if isinstance(values, dict) else values
         return parse_params(raw)
+
     return make
 
 
@@ -68,7 +70,9 @@ def image_folder(tmp_path) -> Path:
         for index in range(12):
             suffix = ".png" if index % 2 else ".JPG"
             mode = modes[index % 3] if suffix == ".png" else "RGB"
-            write_image(root / name / f"img #{index} ñ{suffix}", mode, (20 + index, 30 - index), seed=label * 100 + index)
+            write_image(
+                root / name / f"img #{index} ñ{suffix}", mode, (20 + index, 30 - index), seed=label * 100 + index
+            )
     return root
 
 

@@ -68,7 +68,10 @@ def shortest_deps(files: set[str]) -> list[str]:
 
 
 def stages() -> dict[str, dict]:
-    return {name: stage.get("do", stage) for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()}
+    return {
+        name: stage.get("do", stage)
+        for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()
+    }
 
 
 @pytest.mark.parametrize("name", sorted(stages()))
@@ -79,8 +82,7 @@ def test_stage_deps_are_the_code_it_imports(name):
     listed = [dep for dep in stage["deps"] if isinstance(dep, str) and dep.startswith(("stages/", "src/"))]
     covered = set().union(*(expand(dep) for dep in listed))
     assert covered == code, (
-        f"missing: {sorted(code - covered)}, not imported: {sorted(covered - code)}; "
-        f"list these: {shortest_deps(code)}"
+        f"missing: {sorted(code - covered)}, not imported: {sorted(covered - code)}; list these: {shortest_deps(code)}"
     )
 
 
@@ -91,6 +93,11 @@ def test_package_init_files_hold_only_a_docstring():
 
 
 def test_no_stage_imports_another_stage_and_the_library_imports_no_stage():
-    for path in [*(ROOT / "stages").glob("*.py"), *LIBRARY.rglob("*.py"), *(ROOT / "bench").rglob("*.py"), *(ROOT / "flows").glob("*.py")]:
+    for path in [
+        *(ROOT / "stages").glob("*.py"),
+        *LIBRARY.rglob("*.py"),
+        *(ROOT / "bench").rglob("*.py"),
+        *(ROOT / "flows").glob("*.py"),
+    ]:
         stage_imports = {name for name in imported_modules(path) if name.startswith("stages.")}
         assert not stage_imports, f"{path.relative_to(ROOT)} imports {sorted(stage_imports)}"

@@ -106,15 +106,22 @@ def assert_champion_served_on_raw_pixels(repo: Path) -> None:
     (tests/faults/test_kill.py runs it on a pipeline recovered from kills in every stage.)"""
     raw = np.load(repo / "data/raw/test.npz")["images"][:3].astype(np.float32)
     env = {**tool_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"}
-    probe = run(repo, sys.executable, "-c", (
-        "import mlflow, numpy as np, json; mlflow.set_tracking_uri('sqlite:///mlflow.db');"
-        "model = mlflow.pyfunc.load_model('models:/cnn@champion');"
-        "print(json.dumps(model.predict(np.load('data/raw/test.npz')['images'][:3].astype('float32')).tolist()))"
-    ))
+    probe = run(
+        repo,
+        sys.executable,
+        "-c",
+        (
+            "import mlflow, numpy as np, json; mlflow.set_tracking_uri('sqlite:///mlflow.db');"
+            "model = mlflow.pyfunc.load_model('models:/cnn@champion');"
+            "print(json.dumps(model.predict(np.load('data/raw/test.npz')['images'][:3].astype('float32')).tolist()))"
+        ),
+    )
     probabilities = np.array(json.loads(probe.stdout.strip().splitlines()[-1]))
     assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
     with served(repo, env) as url:
-        request = urllib.request.Request(f"{url}/invocations", json.dumps({"inputs": raw.tolist()}).encode(), {"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{url}/invocations", json.dumps({"inputs": raw.tolist()}).encode(), {"Content-Type": "application/json"}
+        )
         served_predictions = np.array(json.load(urllib.request.urlopen(request, timeout=60))["predictions"])
     np.testing.assert_allclose(served_predictions, probabilities, atol=1e-5)
 
@@ -124,9 +131,23 @@ def served(repo: Path, env: dict):
     """`mlflow models serve` for the cnn champion on a free loopback port, stopped afterwards;
     fails if the server logged a traceback."""
     port = free_port()
-    command = ["mlflow", "models", "serve", "-m", "models:/cnn@champion", "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        "models:/cnn@champion",
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with (repo / "serve.log").open("w") as log:
-        server = subprocess.Popen(command, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            command, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             wait_until_up(f"http://127.0.0.1:{port}/ping", server, repo / "serve.log", timeout=90)
             yield f"http://127.0.0.1:{port}"
@@ -139,7 +160,10 @@ def test_invalid_params_fail_before_any_work(repo):
     set_params(repo, data={"dataset": "cifar10"})
     ran, result = repro(repo, check=False)
     assert result.returncode != 0 and ran == ["download"]
-    assert "data.dataset: Input should be 'fashion_mnist', 'mnist', 'digits' or 'image_folder' (got 'cifar10')" in result.stderr
+    assert (
+        "data.dataset: Input should be 'fashion_mnist', 'mnist', 'digits' or 'image_folder' (got 'cifar10')"
+        in result.stderr
+    )
     assert not (repo / "data" / "raw").exists()
 
 
@@ -152,7 +176,9 @@ def test_bad_data_stops_the_pipeline_at_validate(repo, skewed_image_folder):
     assert "validate" not in yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
 
 
-@pytest.mark.skipif(not Path(DEBIAN_FASHION_MNIST).is_dir(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")
+@pytest.mark.skipif(
+    not Path(DEBIAN_FASHION_MNIST).is_dir(), reason="needs Debian's dataset-fashion-mnist (make test installs it)"
+)
 def test_default_dataset_offline(repo):
     set_params(repo, data={"max_train_images": 2000, "max_test_images": 500})
     assert repro(repo, "preprocess")[0] == ["download", "validate", "preprocess"]

@@ -4,7 +4,7 @@ import pytest
 
 from tests.helpers.servers import ServerLog, service_tracebacks, tracebacks
 
-SCHEDULER_FAILURE = '''01:53:25.590 | ERROR   | docket.dependencies - schedule_recent_deployments()
+SCHEDULER_FAILURE = """01:53:25.590 | ERROR   | docket.dependencies - schedule_recent_deployments()
 Traceback (most recent call last):
   File "/venv/lib/python3.11/site-packages/prefect/server/services/scheduler.py", line 348, in schedule_recent_deployments
     inserted_runs = await models.deployments._insert_scheduled_flow_runs(
@@ -12,13 +12,13 @@ Traceback (most recent call last):
     raise exc.InvalidRequestError(
 sqlalchemy.exc.InvalidRequestError: Can't evaluate bulk DML statement; please supply a bulk_dml decorated function
 01:53:30.636 | INFO    | uvicorn - 127.0.0.1 "GET /api/health" 200
-'''
-TELEMETRY_OFFLINE = '''Traceback (most recent call last):
+"""
+TELEMETRY_OFFLINE = """Traceback (most recent call last):
   File "/venv/lib/python3.11/site-packages/mlflow/telemetry/client.py", line 120, in _send
     response = requests.post(self.url, json=records, timeout=3)
 requests.exceptions.ConnectionError: HTTPSConnectionPool(host='config.mlflow-telemetry.io', port=443)
-'''
-CHAINED = '''Traceback (most recent call last):
+"""
+CHAINED = """Traceback (most recent call last):
   File "/venv/app.py", line 3, in handle
 KeyError: 'run'
 
@@ -28,7 +28,7 @@ Traceback (most recent call last):
   File "/venv/app.py", line 5, in handle
 ValueError: no such run
 after
-'''
+"""
 
 
 def test_a_chained_traceback_is_one_and_ends_at_its_exception_line():

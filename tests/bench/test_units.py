@@ -20,7 +20,11 @@ def test_bundled_course_recipes_are_exact_copies_of_the_shared_ones():
 
 
 def test_result_lines_are_parsed_and_their_absence_is_an_error():
-    assert peers.parse_result("EPOCH 0 1.0s\nRESULT epochs=2 fit_s=16.5 test_acc=0.8731\n") == {"epochs": 2, "fit_s": 16.5, "test_acc": 0.8731}
+    assert peers.parse_result("EPOCH 0 1.0s\nRESULT epochs=2 fit_s=16.5 test_acc=0.8731\n") == {
+        "epochs": 2,
+        "fit_s": 16.5,
+        "test_acc": 0.8731,
+    }
     with pytest.raises(RuntimeError, match="no RESULT line"):
         peers.parse_result("Traceback ...")
 
@@ -42,7 +46,15 @@ def test_matmul_peak_is_the_best_size():
 def test_timed_reports_the_peak_memory_of_the_largest_process(tmp_path):
     allocate = "import time; block = bytearray(300 * 2**20); block[::4096] = b'x' * len(block[::4096]); time.sleep(0.2)"
     # The allocating process is a grandchild, as a stage's Python is under DVC.
-    result = timed([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {allocate!r}], check=True)"], tmp_path, environment())
+    result = timed(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys; subprocess.run([sys.executable, '-c', {allocate!r}], check=True)",
+        ],
+        tmp_path,
+        environment(),
+    )
     assert result["peak_memory_mib"] >= 300
     with pytest.raises(RuntimeError, match="exit 3"):
         timed([sys.executable, "-c", "import sys; print('bad input'); sys.exit(3)"], tmp_path, environment())

@@ -17,8 +17,10 @@ CALLER = "import subprocess, sys; subprocess.run(sys.argv[1:])"  # dvc, as far a
 
 @pytest.mark.parametrize("shell", ["/bin/sh", "/bin/bash"])
 def test_a_stage_run_through_a_shell_stops_when_its_caller_is_killed(shell, tmp_path):
-    command = f"{sys.executable} -c \"{STAGE}\" > {tmp_path / 'stage.log'}"
-    caller = subprocess.Popen([sys.executable, "-c", CALLER, shell, "-c", command], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    command = f'{sys.executable} -c "{STAGE}" > {tmp_path / "stage.log"}'
+    caller = subprocess.Popen(
+        [sys.executable, "-c", CALLER, shell, "-c", command], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     stage = wait_for_stage(caller, tmp_path / "stage.log")
     os.kill(caller.pid, signal.SIGKILL)
     caller.wait()
@@ -28,8 +30,15 @@ def test_a_stage_run_through_a_shell_stops_when_its_caller_is_killed(shell, tmp_
 def test_a_stage_run_from_an_interactive_shell_outlives_that_shells_parent(tmp_path):
     """Only a shell running a command (`sh -c`) is looked through: `nohup dvc repro &` from a
     terminal that then closes keeps running, and so does a stage started by hand."""
-    command = f"{sys.executable} -c \"{STAGE}\" > {tmp_path / 'stage.log'}"
-    caller = subprocess.Popen([sys.executable, "-c", CALLER, "/bin/bash", "-i"], cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    command = f'{sys.executable} -c "{STAGE}" > {tmp_path / "stage.log"}'
+    caller = subprocess.Popen(
+        [sys.executable, "-c", CALLER, "/bin/bash", "-i"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     caller.stdin.write(command + "\n")
     caller.stdin.flush()
     stage = wait_for_stage(caller, tmp_path / "stage.log")
@@ -45,5 +54,9 @@ def wait_for_stage(caller: subprocess.Popen, log: Path) -> psutil.Process:
     while not (log.exists() and "ready" in log.read_text()):
         assert caller.poll() is None and time.monotonic() < deadline, "the stage did not start"
         time.sleep(0.05)
-    (stage,) = [child for child in psutil.Process(caller.pid).children(recursive=True) if child.cmdline()[:2] == [sys.executable, "-c"]]
+    (stage,) = [
+        child
+        for child in psutil.Process(caller.pid).children(recursive=True)
+        if child.cmdline()[:2] == [sys.executable, "-c"]
+    ]
     return stage

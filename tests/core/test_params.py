@@ -53,7 +53,12 @@ def test_project_params_load():
 @pytest.mark.parametrize(
     ("section", "key", "value", "expected"),
     [
-        ("data", "dataset", "cifar10", "data.dataset: Input should be 'fashion_mnist', 'mnist', 'digits' or 'image_folder'"),
+        (
+            "data",
+            "dataset",
+            "cifar10",
+            "data.dataset: Input should be 'fashion_mnist', 'mnist', 'digits' or 'image_folder'",
+        ),
         ("data", "datset", "mnist", "data.datset: unknown key; allowed keys here: dataset, source,"),
         ("data", "max_train_images", 0, "data.max_train_images: Input should be greater than 0"),
         ("data", "max_test_images", "100", "data.max_test_images"),
@@ -62,7 +67,12 @@ def test_project_params_load():
         ("image", "height", "28", "image.height: Input should be a valid integer (got '28')"),
         ("image", "channels", 2, "image.channels: Input should be 1 or 3"),
         ("validate", "max_kl_divergence", -1.0, "validate.max_kl_divergence: Input should be greater than 0"),
-        ("validate", "min_class_share_ratio", 2.0, "validate.min_class_share_ratio: Input should be less than or equal to 1"),
+        (
+            "validate",
+            "min_class_share_ratio",
+            2.0,
+            "validate.min_class_share_ratio: Input should be less than or equal to 1",
+        ),
         ("preprocess", "dtype", "int8", "preprocess.dtype: Input should be 'float16' or 'float32'"),
         ("preprocess", "validation_split", 0, "preprocess.validation_split: Input should be greater than 0"),
     ],
@@ -81,7 +91,10 @@ def test_missing_key_and_unknown_section(raw_params):
         parse_params(raw_params)
     message = str(caught.value)
     assert "seed: missing" in message
-    assert "trainn: unknown key; allowed keys here: seed, accelerator, image, data, validate, preprocess, train_cnn" in message
+    assert (
+        "trainn: unknown key; allowed keys here: seed, accelerator, image, data, validate, preprocess, train_cnn"
+        in message
+    )
 
 
 def test_unreadable_file(tmp_path):
@@ -110,9 +123,12 @@ def test_counts_that_may_be_zero_refuse_negative(raw_params, key):
     assert f"\n  {key}: Input should be greater than or equal to 0" in refusal(raw_params, key, -1)
 
 
-@pytest.mark.parametrize(("key", "allowed"), [
-    ("train_cnn.architecture", "'course' or 'batchnorm'"),
-    ("train_transfer.backbone", "'pipeline_cnn', 'inception_v3', 'mobilenet_v2', 'efficientnet_b0' or 'resnet50'"),
-])
+@pytest.mark.parametrize(
+    ("key", "allowed"),
+    [
+        ("train_cnn.architecture", "'course' or 'batchnorm'"),
+        ("train_transfer.backbone", "'pipeline_cnn', 'inception_v3', 'mobilenet_v2', 'efficientnet_b0' or 'resnet50'"),
+    ],
+)
 def test_unknown_architecture_or_backbone_names_the_allowed(raw_params, key, allowed):
     assert f"{key}: Input should be {allowed} (got 'vgg16')" in refusal(raw_params, key, "vgg16")

@@ -47,7 +47,9 @@ def files_under(path: Path) -> set[Path]:
     return set(path.rglob("*"))
 
 
-@pytest.mark.parametrize("make_archive, name, prefix", [(zip_folder, "fruits.zip", "fruits/"), (tar_folder, "fruits.tar.gz", "")])
+@pytest.mark.parametrize(
+    "make_archive, name, prefix", [(zip_folder, "fruits.zip", "fruits/"), (tar_folder, "fruits.tar.gz", "")]
+)
 def test_archive_reads_like_the_directory(image_folder, tmp_path, make_archive, name, prefix):
     """The zip wraps the classes in one top-level folder; the tar.gz holds them at its root."""
     archive = make_archive(image_folder, tmp_path / name, prefix)
@@ -104,12 +106,15 @@ def symlink(name: str, target: str) -> tarfile.TarInfo:
     return member
 
 
-@pytest.mark.parametrize("member, reason", [
-    (tarfile.TarInfo("../evil.txt"), "would be written outside the archive's folder"),
-    (tarfile.TarInfo("/tmp/x"), "is an absolute path"),
-    (symlink("fruits/escape", "../../../outside"), "is a link pointing outside the archive's folder"),
-    (symlink("fruits/passwd", "/etc/passwd"), "is a link to an absolute path"),
-])
+@pytest.mark.parametrize(
+    "member, reason",
+    [
+        (tarfile.TarInfo("../evil.txt"), "would be written outside the archive's folder"),
+        (tarfile.TarInfo("/tmp/x"), "is an absolute path"),
+        (symlink("fruits/escape", "../../../outside"), "is a link pointing outside the archive's folder"),
+        (symlink("fruits/passwd", "/etc/passwd"), "is a link to an absolute path"),
+    ],
+)
 def test_tar_escaping_its_folder_is_refused_and_leaves_nothing(tmp_path, member, reason):
     archive = tar_with(tmp_path / "evil.tar", member, b"" if member.issym() else b"evil")
     cache = tmp_path / "cache" / "image_folder"
@@ -147,5 +152,7 @@ def test_corrupt_archive_is_refused(tmp_path, name, kind):
 def test_unknown_archive_suffix_is_refused(tmp_path):
     archive = tmp_path / "fruits.rar"
     archive.write_bytes(b"Rar!")
-    with pytest.raises(ArchiveError, match=r"fruits.rar is not an archive; allowed suffixes: .zip, .tar, .tar.gz, .tgz"):
+    with pytest.raises(
+        ArchiveError, match=r"fruits.rar is not an archive; allowed suffixes: .zip, .tar, .tar.gz, .tgz"
+    ):
         archives.extract(archive, tmp_path)

@@ -99,7 +99,9 @@ def test_falls_back_to_next_source_and_lists_every_failure(published, tmp_path):
     with pytest.raises(DownloadError) as caught:
         fetch_all([resource], [str(tmp_path / "nowhere"), "ftp://mirror.invalid/pub/"], tmp_path)
     assert "nowhere is not a directory" in str(caught.value)
-    assert "unsupported source scheme 'ftp'" in str(caught.value) and "allowed: http, https, file, or a directory" in str(caught.value)
+    assert "unsupported source scheme 'ftp'" in str(
+        caught.value
+    ) and "allowed: http, https, file, or a directory" in str(caught.value)
 
 
 def silent(connection: socket.socket, stop: threading.Event) -> None:
@@ -150,13 +152,17 @@ def slow_server():
     ("behaviour", "reason"),
     [(silent, "Read timed out"), (headers_then_silent, "Read timed out"), (trickle, "still incomplete after 2 s")],
 )
-def test_stalled_or_trickling_mirror_gives_way_to_the_next(slow_server, idx_mirror, tmp_path, monkeypatch, caplog, behaviour, reason):
+def test_stalled_or_trickling_mirror_gives_way_to_the_next(
+    slow_server, idx_mirror, tmp_path, monkeypatch, caplog, behaviour, reason
+):
     monkeypatch.setattr(fetch, "DOWNLOAD_TIMEOUT_SECONDS", 1)
     monkeypatch.setattr(fetch, "DOWNLOAD_DEADLINE_SECONDS", 2)
     mirror, spec = idx_mirror
     port = slow_server(behaviour)
     started = time.monotonic()
-    used, content = fetch_all(list(spec.resources), [f"http://u:s3cret@127.0.0.1:{port}/", str(mirror)], tmp_path / "cache")
+    used, content = fetch_all(
+        list(spec.resources), [f"http://u:s3cret@127.0.0.1:{port}/", str(mirror)], tmp_path / "cache"
+    )
     assert time.monotonic() - started < 8
     assert used == str(mirror) and sorted(content) == sorted(res.filename for res in spec.resources)
     [warning] = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]

@@ -41,7 +41,12 @@ def test_a_full_disk_while_saving_keeps_the_previous_checkpoint_whole(tmp_path):
     path = tmp_path / "best.keras"
     save_atomically(small_model(2), path)
     before = path.read_bytes()
-    with file_size_limit(4096), pytest.raises(StageError, match=r"could not save the checkpoint .*best.keras \(File too large\); the previous one is kept"):
+    with (
+        file_size_limit(4096),
+        pytest.raises(
+            StageError, match=r"could not save the checkpoint .*best.keras \(File too large\); the previous one is kept"
+        ),
+    ):
         save_atomically(small_model(4096), path)  # 8 x 4096 float32 weights: 128 KiB
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["best.keras"]  # no scratch file left
@@ -94,6 +99,7 @@ class TermDuringBackup(keras.callbacks.Callback):
         def interrupted(model, filepath, *args, **kwargs):
             def terminated(*_):
                 raise SystemExit(143)
+
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(keras.layers.Dense, "save_own_variables", terminated)
                 save_weights(model, filepath, *args, **kwargs)
@@ -105,9 +111,18 @@ def test_a_backup_interrupted_mid_write_leaves_the_one_before_whole(tmp_path, mo
     data = write_processed(tmp_path / "processed")
     params, fingerprint = cnn_params(epochs=4), {"epochs": 4}
     with pytest.raises(SystemExit):
-        train_cnn(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [TermDuringBackup(1, monkeypatch)])
+        train_cnn(
+            data,
+            params,
+            0,
+            TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint),
+            [TermDuringBackup(1, monkeypatch)],
+        )
     monkeypatch.undo()
-    assert sorted(p.name for p in (tmp_path / "state" / "backup").iterdir()) == ["latest.weights.h5", "training_metadata.json"]
+    assert sorted(p.name for p in (tmp_path / "state" / "backup").iterdir()) == [
+        "latest.weights.h5",
+        "training_metadata.json",
+    ]
     epochs = Epochs()
     train_cnn(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [epochs])
     assert epochs.seen == [1, 2, 3]  # from the whole backup of epoch 0
@@ -118,7 +133,9 @@ def test_an_epoch_logged_but_not_backed_up_appears_once_after_resuming(tmp_path)
     data = write_processed(tmp_path / "processed")
     params, fingerprint = cnn_params(epochs=3), {"epochs": 3}
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train_cnn(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [StopAfter(0)])
+        train_cnn(
+            data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [StopAfter(0)]
+        )
     backup = tmp_path / "state" / "backup"
     history = tmp_path / "state" / "history.csv"
     # Epoch 1 logged, then killed before its backup: the history is one epoch ahead of the backup.

@@ -24,9 +24,24 @@ from tests.test_pipeline import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
-MODULES = {"download", "validate", "preprocess", "train_cnn", "train_gan", "evaluate_gan", "prepare_transfer", "train_transfer", "evaluate", "visualize"}
+MODULES = {
+    "download",
+    "validate",
+    "preprocess",
+    "train_cnn",
+    "train_gan",
+    "evaluate_gan",
+    "prepare_transfer",
+    "train_transfer",
+    "evaluate",
+    "visualize",
+}
 # Long enough for a backup to be written mid-training (BackupAndRestore deletes it at the end).
-EPOCHS = {"train_cnn": {"epochs": 3}, "train_gan": {"epochs": 2}, "train_transfer": {"epochs": 2, "fine_tune_epochs": 2}}
+EPOCHS = {
+    "train_cnn": {"epochs": 3},
+    "train_gan": {"epochs": 2},
+    "train_transfer": {"epochs": 2, "fine_tune_epochs": 2},
+}
 # A training stage is killed once it has a backup of a finished epoch; any other once it writes
 # a scratch file or after FALLBACK_SECONDS (the quickest finish in about 2 s on digits).
 TRAINING = {"train_cnn", "train_gan", "train_transfer"}
@@ -52,11 +67,20 @@ def time_to_kill(repo: Path, module: str, running_for: float) -> bool:
 def kill_one_stage(repo: Path, spared: set[str]) -> str | None:
     """Run `dvc repro` and SIGKILL the first stage not in spared when time_to_kill; returns
     the stage's module, or None when dvc repro completed."""
-    dvc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    dvc = subprocess.Popen(
+        ["dvc", "repro"], cwd=repo, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     victim, started = None, None
     while dvc.poll() is None:
         if victim is None:
-            victim = next((p for p in psutil.Process(dvc.pid).children(recursive=True) if stage_of(p) and stage_of(p) not in spared), None)
+            victim = next(
+                (
+                    p
+                    for p in psutil.Process(dvc.pid).children(recursive=True)
+                    if stage_of(p) and stage_of(p) not in spared
+                ),
+                None,
+            )
             started = time.monotonic()
         elif not victim.is_running():  # it finished first: the next stage is the victim
             victim = None

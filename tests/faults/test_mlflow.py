@@ -29,7 +29,9 @@ pytestmark = pytest.mark.faults
 
 
 def delete_model_files(store: Path, name: str, version: str) -> None:
-    model_id = MlflowClient(f"sqlite:///{store / 'mlflow.db'}").get_model_version(name, version).source.rsplit("/", 1)[1]
+    model_id = (
+        MlflowClient(f"sqlite:///{store / 'mlflow.db'}").get_model_version(name, version).source.rsplit("/", 1)[1]
+    )
     shutil.rmtree(store / "mlartifacts" / "models" / model_id / "artifacts")
 
 
@@ -65,7 +67,9 @@ def test_a_server_that_does_not_answer_fails_fast_without_its_credentials():
         silent.listen()
         uri = f"http://alice:s3cret@127.0.0.1:{silent.getsockname()[1]}"
         start = time.monotonic()
-        with pytest.raises(StageError, match=r"the MLflow tracking server http://\*\*\*@127.0.0.1:\d+ does not answer \(ReadTimeout\)") as error:
+        with pytest.raises(
+            StageError, match=r"the MLflow tracking server http://\*\*\*@127.0.0.1:\d+ does not answer \(ReadTimeout\)"
+        ) as error:
             check_server(uri, timeout=1)
     assert time.monotonic() - start < 10 and "s3cret" not in str(error.value)
 
@@ -75,7 +79,19 @@ def stage_command(tmp_path: Path, epochs: int) -> list[str]:
     params["train_cnn"] |= {"epochs": epochs, "batch_size": 16, "warmup_epochs": 0}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     data = write_processed(tmp_path / "processed")
-    return [sys.executable, "-m", "stages.train_cnn", "--params", "params.yaml", "--data", str(data), "--model-dir", "models/cnn", "--plots", "plots/cnn"]
+    return [
+        sys.executable,
+        "-m",
+        "stages.train_cnn",
+        "--params",
+        "params.yaml",
+        "--data",
+        str(data),
+        "--model-dir",
+        "models/cnn",
+        "--plots",
+        "plots/cnn",
+    ]
 
 
 def stage_env(uri: str) -> dict:
@@ -85,9 +101,14 @@ def stage_env(uri: str) -> dict:
 def test_an_unreachable_tracking_server_fails_the_stage_before_training(tmp_path):
     uri = f"http://alice:s3cret@127.0.0.1:{free_port()}"
     start = time.monotonic()
-    result = subprocess.run(stage_command(tmp_path, 3), cwd=tmp_path, env=stage_env(uri), capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        stage_command(tmp_path, 3), cwd=tmp_path, env=stage_env(uri), capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 1 and time.monotonic() - start < 60
-    assert f"error: the MLflow tracking server http://***@127.0.0.1:{uri.rsplit(':', 1)[1]} does not answer (ConnectionError)" in result.stderr
+    assert (
+        f"error: the MLflow tracking server http://***@127.0.0.1:{uri.rsplit(':', 1)[1]} does not answer (ConnectionError)"
+        in result.stderr
+    )
     assert "s3cret" not in result.stdout + result.stderr
     assert not (tmp_path / ".state/cnn/backup").exists() and not (tmp_path / "models").exists()
 
@@ -97,7 +118,9 @@ def test_a_stage_whose_parent_is_killed_stops_its_run_failed_and_resumes_it(tmp_
     run ends FAILED, and the next run resumes that run from the last finished epoch."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     command, env = stage_command(tmp_path, 40), stage_env(uri)
-    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.run(sys.argv[1:])", *command], cwd=tmp_path, env=env)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys; subprocess.run(sys.argv[1:])", *command], cwd=tmp_path, env=env
+    )
     history = tmp_path / ".state/cnn/history.csv"
     deadline = time.monotonic() + 180
     while not (history.exists() and len(history.read_text().splitlines()) > 2):

@@ -24,7 +24,10 @@ def prefect_server_process(tmp_path_factory) -> PrefectServer:
     log = (home / "server.log").open("w")
     process = subprocess.Popen(
         ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=server.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=server.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         wait_until_up(f"{server.api_url}/health", process, home / "server.log")
@@ -35,5 +38,3 @@ def prefect_server_process(tmp_path_factory) -> PrefectServer:
     finally:
         stop(process)
         log.close()
-
-

@@ -29,7 +29,10 @@ def test_targets_bring_their_upstream_stages_only(tmp_path):
 
 def test_an_unknown_target_names_the_stages_there_are(tmp_path):
     repo = make_toy_repo(tmp_path / "toy")
-    with pytest.raises(ValueError, match=r"unknown stage\(s\) \['train_z'\]; the stages in dvc.yaml are \['prepare', 'report', 'train_a'"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown stage\(s\) \['train_z'\]; the stages in dvc.yaml are \['prepare', 'report', 'train_a'",
+    ):
         read_dag(repo, ["train_z"])
 
 

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 # train_a sleeps until released, so that it can be killed mid-run; it stops with its parent,
 # as every project stage does (stages.common.cli.run_stage).
-SLOW_WORK = '''
+SLOW_WORK = """
 import os, sys, time
 from pathlib import Path
 from imagepipe.core.lifecycle import die_with_caller
@@ -37,7 +37,7 @@ while name == "train_a" and not Path("release").exists():
     time.sleep(0.1)
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(f"{name}: {Path('params.yaml').read_text()}")
-'''
+"""
 
 
 def slow_repo(path: Path) -> Path:
@@ -67,7 +67,11 @@ def gone(pid: int, timeout: float = 30) -> bool:
 def flow_run_process(stage_pid: int, flow_run_id) -> psutil.Process:
     """The stage's furthest ancestor that runs the flow run. Its children (dvc, the shell, the
     stage) inherit PREFECT__FLOW_RUN_ID too, and pids wrap, so the lowest such pid is not it."""
-    runs_it = [parent for parent in psutil.Process(stage_pid).parents() if _environ(parent).get("PREFECT__FLOW_RUN_ID") == str(flow_run_id)]
+    runs_it = [
+        parent
+        for parent in psutil.Process(stage_pid).parents()
+        if _environ(parent).get("PREFECT__FLOW_RUN_ID") == str(flow_run_id)
+    ]
     assert runs_it, f"no process runs flow run {flow_run_id}"
     return runs_it[-1]
 
@@ -160,11 +164,15 @@ def heartbeat_automation(server: PrefectServer, tmp_path: Path, within: int):
 def test_two_dvc_repro_in_one_workspace_one_waits_or_fails_clearly(tmp_path):
     repo = slow_repo(tmp_path / "toy")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    first = subprocess.Popen([BIN / "dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        [BIN / "dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     wait_for_pid(repo, "train_a")
     second = subprocess.run([BIN / "dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode != 0
-    assert "Unable to acquire lock" in second.stderr + second.stdout or "is busy" in second.stderr + second.stdout, second
+    assert "Unable to acquire lock" in second.stderr + second.stdout or "is busy" in second.stderr + second.stdout, (
+        second
+    )
     (repo / "release").touch()
     assert first.wait(timeout=120) == 0, first.stdout.read()
     assert "up to date" in dvc(repo, "status")

@@ -17,7 +17,7 @@ from tests.helpers.prefect import BIN, worker
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
-WORK = '''
+WORK = """
 import json, os, sys, time
 from pathlib import Path
 
@@ -37,13 +37,22 @@ out.write_text(f"{name}: {Path('params.yaml').read_text()}")
 timing = Path("timings") / f"{name}.json"
 timing.parent.mkdir(exist_ok=True)
 timing.write_text(json.dumps({"start": start, "end": time.time(), "gpu": os.environ.get("CUDA_VISIBLE_DEVICES")}))
-'''
+"""
 
 DVC_YAML = {
     "stages": {
-        "prepare": {"cmd": "python work.py prepare data/prepared.txt", "deps": ["work.py"], "params": ["size"], "outs": ["data/prepared.txt"]},
+        "prepare": {
+            "cmd": "python work.py prepare data/prepared.txt",
+            "deps": ["work.py"],
+            "params": ["size"],
+            "outs": ["data/prepared.txt"],
+        },
         **{
-            f"train_{name}": {"cmd": f"python work.py train_{name} models/{name}.txt", "deps": ["work.py", "data/prepared.txt"], "outs": [f"models/{name}.txt"]}
+            f"train_{name}": {
+                "cmd": f"python work.py train_{name} models/{name}.txt",
+                "deps": ["work.py", "data/prepared.txt"],
+                "outs": [f"models/{name}.txt"],
+            }
             for name in ("a", "b", "c")
         },
         "report": {
@@ -63,7 +72,11 @@ def make_toy_repo(path: Path) -> Path:
     (path / "params.yaml").write_text("size: 3\n")
     (path / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
     (path / ".gitignore").write_text("timings/\nstarted/\n")
-    for command in (["git", "init", "-q"], [BIN / "dvc", "init", "-q"], [BIN / "dvc", "config", "core.analytics", "false"]):
+    for command in (
+        ["git", "init", "-q"],
+        [BIN / "dvc", "init", "-q"],
+        [BIN / "dvc", "config", "core.analytics", "false"],
+    ):
         subprocess.run(command, cwd=path, check=True, capture_output=True)
     return path
 
@@ -108,7 +121,9 @@ def test_flow_leaves_what_dvc_repro_leaves_then_skips_everything(prefect_server,
     assert "up to date" in dvc(flowed, "status")
     assert dvc(flowed, "data", "status", "--json") == dvc(plain, "data", "status", "--json")
     assert {run.state_name for run in prefect_server.task_runs(first).values()} == {"Completed"}
-    assert {name: run.state_name for name, run in prefect_server.task_runs(second).items()} == dict.fromkeys(DVC_YAML["stages"], "Skipped")
+    assert {name: run.state_name for name, run in prefect_server.task_runs(second).items()} == dict.fromkeys(
+        DVC_YAML["stages"], "Skipped"
+    )
     assert "Data and pipelines are up to date" in dvc(flowed, "repro")
 
 
@@ -136,7 +151,11 @@ def test_two_runs_on_one_workspace_take_turns(prefect_server, tmp_path):
         started = [prefect_server.start(name) for name in ("pipeline/full-run", "pipeline/nightly-retrain")]
         finished = [prefect_server.wait(flow_run) for flow_run in started]
     assert all(flow_run.state.is_completed() for flow_run in finished), [prefect_server.logs(run) for run in finished]
-    states = sorted(sorted({run.state_name for run in prefect_server.task_runs(flow_run).values()}) for flow_run in finished)
-    assert states == [["Completed"], ["Skipped"]], "one run reproduces the stages, the other waits and finds them up to date"
+    states = sorted(
+        sorted({run.state_name for run in prefect_server.task_runs(flow_run).values()}) for flow_run in finished
+    )
+    assert states == [["Completed"], ["Skipped"]], (
+        "one run reproduces the stages, the other waits and finds them up to date"
+    )
     assert any("another flow run is using" in prefect_server.logs(flow_run) for flow_run in finished)
     assert "up to date" in dvc(repo, "status")

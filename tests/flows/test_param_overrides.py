@@ -22,11 +22,14 @@ def test_overrides_change_params_yaml_as_dvc_exp_run_does(workspace):
     assert (workspace / "params.yaml").read_text().count("#") == (ROOT / "params.yaml").read_text().count("#")
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train_cnn.epochs=0", "train_cnn.epochs: Input should be greater than 0"),
-    ("data.dataset=cifar10", "data.dataset: Input should be 'fashion_mnist', 'mnist', 'digits' or 'image_folder'"),
-    ("train_cnn.epochz=3", "train_cnn.epochz"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train_cnn.epochs=0", "train_cnn.epochs: Input should be greater than 0"),
+        ("data.dataset=cifar10", "data.dataset: Input should be 'fashion_mnist', 'mnist', 'digits' or 'image_folder'"),
+        ("train_cnn.epochz=3", "train_cnn.epochz"),
+    ],
+)
 def test_a_bad_override_is_refused_and_params_yaml_left_as_it_was(workspace, override, message):
     before = (workspace / "params.yaml").read_text()
     with pytest.raises(ValueError, match="rejected, params.yaml left as it was") as error:

@@ -54,7 +54,9 @@ def host(origin: Path, path: Path, remote: Path) -> Path:
 
 def artifacts(server, flow_run) -> dict[str, str]:
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}), get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
+        )
     return {artifact.key: artifact.data for artifact in found}
 
 
@@ -81,13 +83,18 @@ def test_two_hosts_share_a_dvc_remote_and_an_mlflow_server(prefect_server, tmp_p
 
         shown = artifacts(prefect_server, first)
         cnn_run = json.loads((host_a / "models/cnn/mlflow.json").read_text())["run_id"]
-        assert "test_accuracy" in shown["pipeline-metrics"] and f"{tracking_uri}/#/runs/{cnn_run}" in shown["pipeline-metrics"]
+        assert (
+            "test_accuracy" in shown["pipeline-metrics"]
+            and f"{tracking_uri}/#/runs/{cnn_run}" in shown["pipeline-metrics"]
+        )
         assert "data:image/png;base64," in shown["gt-vs-pr-cnn"]
 
         with worker(prefect_server, "gpu", host_b, tracking):
             on_b = prefect_server.run("pipeline/full-run", shared)
             lock_on_b = (host_b / "dvc.lock").read_text()
-            tuned = prefect_server.run("pipeline/full-run", {"set_params": ["train_transfer.epochs=2"], "experiment_name": "transfer-2-epochs"})
+            tuned = prefect_server.run(
+                "pipeline/full-run", {"set_params": ["train_transfer.epochs=2"], "experiment_name": "transfer-2-epochs"}
+            )
             rejected = prefect_server.run("pipeline/full-run", {"set_params": ["train_cnn.epochs=0"]})
         assert on_b.state.is_completed(), prefect_server.logs(on_b)
         assert "Stage 'train_cnn' is cached - skipping run" in prefect_server.logs(on_b)
@@ -98,19 +105,23 @@ def test_two_hosts_share_a_dvc_remote_and_an_mlflow_server(prefect_server, tmp_p
         ran = {name for name, run in prefect_server.task_runs(tuned).items() if run.state_name == "Completed"}
         assert ran == {"train_transfer", "evaluate@transfer", "visualize@transfer"}
         experiments = json.loads(dvc(host_b, "exp", "show", "--json"))
-        names = [exp["name"] for baseline in experiments for exp in baseline.get("experiments") or [] ]
+        names = [exp["name"] for baseline in experiments for exp in baseline.get("experiments") or []]
         assert "transfer-2-epochs" in names, experiments
         # A client, not mlflow.set_tracking_uri: that also sets MLFLOW_TRACKING_URI for every later test.
         client = mlflow.MlflowClient(tracking_uri)
         experiment = client.get_experiment_by_name("imagepipe").experiment_id
         assert len(client.search_runs([experiment], "tags.stage = 'train_cnn'")) == 1
-        newest = client.search_runs([experiment], "tags.stage = 'train_transfer'", order_by=["attributes.start_time DESC"])[0]
+        newest = client.search_runs(
+            [experiment], "tags.stage = 'train_transfer'", order_by=["attributes.start_time DESC"]
+        )[0]
         assert newest.data.params["train_transfer.epochs"] == "2"
         assert json.loads(newest.data.tags["param_overrides"]) == ["train_transfer.epochs=2"]
         assert newest.data.tags["prefect_flow_run_id"] == str(tuned.id)
 
         assert rejected.state.is_failed() and "train_cnn.epochs" in rejected.state.message
-        assert yaml.safe_load((host_b / "params.yaml").read_text())["train_cnn"]["epochs"] == QUICK["train_cnn"]["epochs"]
+        assert (
+            yaml.safe_load((host_b / "params.yaml").read_text())["train_cnn"]["epochs"] == QUICK["train_cnn"]["epochs"]
+        )
 
 
 def test_failed_validation_fails_the_flow_run_with_the_expectations(prefect_server, tmp_path, skewed_image_folder):
@@ -119,8 +130,15 @@ def test_failed_validation_fails_the_flow_run_with_the_expectations(prefect_serv
     with worker(prefect_server, "cpu", repo):
         flow_run = prefect_server.run("pipeline/validate-data")
     assert flow_run.state.is_failed()
-    assert "every class's share is 0.5..2.0 times the uniform share" in flow_run.state.message and "(dogs=0.35" in flow_run.state.message
+    assert (
+        "every class's share is 0.5..2.0 times the uniform share" in flow_run.state.message
+        and "(dogs=0.35" in flow_run.state.message
+    )
     runs = prefect_server.task_runs(flow_run)
-    assert runs["download"].state_name == "Completed" and runs["validate"].state_name == "Failed" and runs["validate"].run_count == 1
+    assert (
+        runs["download"].state_name == "Completed"
+        and runs["validate"].state_name == "Failed"
+        and runs["validate"].run_count == 1
+    )
     assert set(runs) == {"download", "validate"}
     assert "validate" not in yaml.safe_load((repo / "dvc.lock").read_text())["stages"]

@@ -33,7 +33,9 @@ def wait_for_runs(server: PrefectServer, deployment: str, *states: StateType, ti
         if runs := server.flow_runs(deployment, *states):
             return runs
         time.sleep(1)
-    raise AssertionError(f"no {'/'.join(states)} flow run of {deployment} after {timeout} s; server log: {server.log.path}")
+    raise AssertionError(
+        f"no {'/'.join(states)} flow run of {deployment} after {timeout} s; server log: {server.log.path}"
+    )
 
 
 def test_every_scheduled_deployment_has_upcoming_runs_at_its_cron_times(prefect_server, tmp_path):
@@ -65,15 +67,27 @@ def test_an_interval_deployment_runs_on_a_worker_with_nobody_triggering_it(prefe
     repo = make_toy_repo(tmp_path / "repo")
     config = yaml.safe_load((repo / "prefect.yaml").read_text())
     # One run every 30 s: time enough for a toy run to end before the next is due.
-    config["deployments"] = [{
-        "name": "every-30-seconds", "entrypoint": "flows/pipeline.py:pipeline", "parameters": {"targets": ["prepare"]},
-        "work_pool": {"name": "cpu"}, "schedules": [{"interval": 30}],
-    }]
+    config["deployments"] = [
+        {
+            "name": "every-30-seconds",
+            "entrypoint": "flows/pipeline.py:pipeline",
+            "parameters": {"targets": ["prepare"]},
+            "work_pool": {"name": "cpu"},
+            "schedules": [{"interval": 30}],
+        }
+    ]
     (repo / "prefect.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     prefect_server.deploy(repo, keep_schedules=True)
     try:
         with worker(prefect_server, "cpu", repo):
-            (flow_run,) = wait_for_runs(prefect_server, "pipeline/every-30-seconds", StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, timeout=180)
+            (flow_run,) = wait_for_runs(
+                prefect_server,
+                "pipeline/every-30-seconds",
+                StateType.COMPLETED,
+                StateType.FAILED,
+                StateType.CRASHED,
+                timeout=180,
+            )
             prefect_server.cli(repo, "--no-prompt", "deployment", "schedule", "pause", "--all")
     finally:
         prefect_server.cli(repo, "--no-prompt", "deployment", "delete", "pipeline/every-30-seconds")

@@ -8,7 +8,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 
 
-IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+IDX_NAMES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 
 
 def balanced_labels(num_classes: int, per_class: int, seed: int = 0) -> np.ndarray:
@@ -30,6 +35,7 @@ def write_processed(directory: Path, num_classes: int = 3, per_class: int = 20, 
     from imagepipe.data.storage import Split
 
     rng = np.random.default_rng(seed)
+
     def make(count):
         labels = balanced_labels(num_classes, count, seed)
         images = rng.integers(0, 60, (len(labels), size, size, 1))
@@ -37,6 +43,7 @@ def write_processed(directory: Path, num_classes: int = 3, per_class: int = 20, 
             band = slice(label * size // num_classes, (label + 1) * size // num_classes)
             images[index, band, :, 0] += 180
         return Split(images.astype(np.uint8), labels)
+
     arrays = prepare(make(per_class), make(per_class // 2), num_classes, 0.25, "float16", seed)
     directory.mkdir(parents=True, exist_ok=True)
     for name, (images, labels) in arrays.items():

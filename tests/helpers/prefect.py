@@ -63,7 +63,11 @@ class PrefectServer:
         with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
             deployment_id = client.read_deployment_by_name(deployment).id
             state = FlowRunFilterState(type=FlowRunFilterStateType(any_=list(states))) if states else None
-            return client.read_flow_runs(flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]), state=state))
+            return client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]), state=state
+                )
+            )
 
     def run(self, deployment: str, parameters: dict | None = None, timeout: float = 900) -> FlowRun:
         """Trigger a deployment run and wait for it to end, as `prefect deployment run --watch` does."""
@@ -119,7 +123,11 @@ def worker(server: PrefectServer, pool: str, workspace: Path, extra_env: dict[st
     with log_path.open("w") as log:
         process = subprocess.Popen(
             ["prefect", "worker", "start", "--pool", pool, "--type", "process"],
-            cwd=workspace, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=workspace,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             yield process
@@ -134,11 +142,27 @@ def mlflow_server(directory: Path):
     port = free_port()
     directory.mkdir(parents=True, exist_ok=True)
     command = [
-        "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{directory / 'mlflow.db'}", "--artifacts-destination", str(directory / "artifacts"),
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{directory / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(directory / "artifacts"),
     ]
     with (directory / "server.log").open("w") as log:
-        process = subprocess.Popen(command, env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             wait_until_up(f"http://127.0.0.1:{port}/health", process, directory / "server.log")
             assert_listens_on_loopback_only(port)

@@ -66,7 +66,9 @@ class ServerLog:
         self.checked += len(new)
         found = service_tracebacks(new.decode(errors="replace"))
         if found:
-            raise AssertionError(f"{self.path} logged {len(found)} traceback(s) from the server's own services:\n\n" + "\n\n".join(found))
+            raise AssertionError(
+                f"{self.path} logged {len(found)} traceback(s) from the server's own services:\n\n" + "\n\n".join(found)
+            )
 
 
 def free_port() -> int:

@@ -21,7 +21,9 @@ def test_a_keras_file_of_built_in_layers_loads(tmp_path):
     model = small_model()
     model.save(tmp_path / "model.keras")
     inputs = np.ones((1, 4), np.float32)
-    np.testing.assert_allclose(load_keras(tmp_path / "model.keras").predict(inputs, verbose=0), model.predict(inputs, verbose=0))
+    np.testing.assert_allclose(
+        load_keras(tmp_path / "model.keras").predict(inputs, verbose=0), model.predict(inputs, verbose=0)
+    )
 
 
 def test_a_lambda_layer_is_refused_by_load_keras_and_the_pipeline_backbone(tmp_path):

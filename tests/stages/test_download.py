@@ -59,7 +59,9 @@ def test_source_override_is_the_only_source_tried(make_params, idx_mirror, tmp_p
     assert DEBIAN_FASHION_MNIST not in str(caught.value)
 
 
-@pytest.mark.skipif(not Path(DEBIAN_FASHION_MNIST).is_dir(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")
+@pytest.mark.skipif(
+    not Path(DEBIAN_FASHION_MNIST).is_dir(), reason="needs Debian's dataset-fashion-mnist (make test installs it)"
+)
 def test_real_fashion_mnist_with_caps_is_stratified(make_params, tmp_path):
     params = make_params(data={"source": DEBIAN_FASHION_MNIST, "max_train_images": 1000, "max_test_images": 500})
     train, test, names, _ = build(params, tmp_path)
@@ -99,7 +101,9 @@ def test_image_folder_with_train_and_test_folders_rgb(make_params, image_folder,
         (root / split).mkdir(parents=True)
         for class_dir in image_folder.iterdir():
             (root / split / class_dir.name).symlink_to(class_dir)
-    params = make_params(data={"dataset": "image_folder", "source": str(root)}, image={"height": 32, "width": 24, "channels": 3})
+    params = make_params(
+        data={"dataset": "image_folder", "source": str(root)}, image={"height": 32, "width": 24, "channels": 3}
+    )
     train, test, names, _ = build(params, tmp_path)
     assert train.images.shape == (36, 32, 24, 3) and test.images.shape == (36, 32, 24, 3)
 
@@ -126,7 +130,9 @@ def test_image_folder_needs_two_classes(make_params, tmp_path):
     (tmp_path / "only" / "apples").mkdir(parents=True)
     Image.new("L", (8, 8)).save(tmp_path / "only" / "apples" / "a.png")
     params = make_params(data={"dataset": "image_folder", "source": str(tmp_path / "only")})
-    with pytest.raises(ImageFolderError, match=r"found 1 class folder\(s\) \['apples'\]; a classification dataset needs at least 2"):
+    with pytest.raises(
+        ImageFolderError, match=r"found 1 class folder\(s\) \['apples'\]; a classification dataset needs at least 2"
+    ):
         build(params, tmp_path)
 
 
@@ -138,7 +144,9 @@ def test_image_folder_from_a_zip_file_url(make_params, image_folder, tmp_path):
         for path in sorted(image_folder.rglob("*")):
             bundle.write(path, path.relative_to(image_folder.parent).as_posix())
     from_folder = build(make_params(data={"dataset": "image_folder", "source": str(image_folder)}), tmp_path)
-    train, test, names, manifest = build(make_params(data={"dataset": "image_folder", "source": archive.as_uri()}), tmp_path)
+    train, test, names, manifest = build(
+        make_params(data={"dataset": "image_folder", "source": archive.as_uri()}), tmp_path
+    )
     assert names == from_folder[2] == ["Apple Braeburn", "banana_ü", "cherry (red)"]
     for split, expected in ((train, from_folder[0]), (test, from_folder[1])):
         np.testing.assert_array_equal(split.images, expected.images)
@@ -149,7 +157,9 @@ def test_image_folder_from_a_zip_file_url(make_params, image_folder, tmp_path):
 
 def test_image_folder_archive_must_be_local(make_params, tmp_path):
     params = make_params(data={"dataset": "image_folder", "source": "https://mirror.invalid/fruits.zip"})
-    with pytest.raises(ImageFolderError, match=r"\.zip, \.tar, \.tar\.gz, \.tgz archive of one .*remote URLs are not supported"):
+    with pytest.raises(
+        ImageFolderError, match=r"\.zip, \.tar, \.tar\.gz, \.tgz archive of one .*remote URLs are not supported"
+    ):
         build(params, tmp_path)
 
 
@@ -164,8 +174,21 @@ def test_failed_download_leaves_no_output(tmp_path, raw_params):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
     out = tmp_path / "data" / "raw"
     result = subprocess.run(
-        [sys.executable, "-m", "stages.download", "--params", str(tmp_path / "params.yaml"), "--out", str(out), "--cache-dir", str(tmp_path / "cache")],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [
+            sys.executable,
+            "-m",
+            "stages.download",
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 1
     assert "error: no source gave verified files" in result.stderr

@@ -17,7 +17,10 @@ def passthrough_model() -> keras.Model:
 
 def test_metrics_of_known_predictions():
     labels = np.eye(3, dtype=np.uint8)[[0, 0, 1, 1, 2, 2]]
-    probabilities = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.1, 0.1, 0.8]], np.float32)
+    probabilities = np.array(
+        [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.1, 0.1, 0.8]],
+        np.float32,
+    )
     metrics, predicted = evaluate(passthrough_model(), probabilities, labels, NAMES, batch_size=4)
     assert predicted.tolist() == [0, 1, 1, 1, 2, 2]
     assert metrics["test_accuracy"] == pytest.approx(5 / 6)
@@ -30,4 +33,7 @@ def test_metrics_of_known_predictions():
 def test_predictions_csv_uses_class_names(tmp_path):
     write_predictions(tmp_path / "plots" / "predictions.csv", np.array([0, 2]), np.array([1, 2]), NAMES)
     with (tmp_path / "plots" / "predictions.csv").open() as handle:
-        assert list(csv.DictReader(handle)) == [{"index": "0", "actual": "cat", "predicted": "dog"}, {"index": "1", "actual": "bird", "predicted": "bird"}]
+        assert list(csv.DictReader(handle)) == [
+            {"index": "0", "actual": "cat", "predicted": "dog"},
+            {"index": "1", "actual": "bird", "predicted": "bird"},
+        ]

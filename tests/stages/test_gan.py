@@ -20,7 +20,15 @@ from stages import evaluate_gan
 from stages import train_gan as train_gan_stage
 from tests.helpers.data import write_processed
 
-TINY = {"latent_dim": 8, "epochs": 1, "batch_size": 16, "max_images": 64, "learning_rate": 0.0002, "beta_1": 0.5, "fid_samples": 16}
+TINY = {
+    "latent_dim": 8,
+    "epochs": 1,
+    "batch_size": 16,
+    "max_images": 64,
+    "learning_rate": 0.0002,
+    "beta_1": 0.5,
+    "fid_samples": 16,
+}
 
 
 def tiny_classifier(image_shape=(28, 28, 1)) -> keras.Model:
@@ -105,9 +113,35 @@ def test_stages_train_evaluate_and_gate_the_generator(mlflow_store, tmp_path, mo
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params | {"train_gan": TINY}))
     write_processed(tmp_path / "data" / "processed", per_class=24)
     tiny_classifier().save(tmp_path / "cnn.keras")
-    run_main(train_gan_stage, monkeypatch, "--data", "data/processed", "--feature-model", "cnn.keras", "--model-dir", "models/gan", "--plots", "plots/gan")
-    assert (tmp_path / "plots/gan/samples/epoch_001.png").exists() and json.loads((tmp_path / "models/gan/mlflow.json").read_text())["latent_dim"] == 8
-    evaluate = ["--model-dir", "models/gan", "--feature-model", "cnn.keras", "--data", "data/processed", "--validation", "summary.json", "--metrics", "metrics/gan.json", "--plots", "plots/gan"]
+    run_main(
+        train_gan_stage,
+        monkeypatch,
+        "--data",
+        "data/processed",
+        "--feature-model",
+        "cnn.keras",
+        "--model-dir",
+        "models/gan",
+        "--plots",
+        "plots/gan",
+    )
+    assert (tmp_path / "plots/gan/samples/epoch_001.png").exists() and json.loads(
+        (tmp_path / "models/gan/mlflow.json").read_text()
+    )["latent_dim"] == 8
+    evaluate = [
+        "--model-dir",
+        "models/gan",
+        "--feature-model",
+        "cnn.keras",
+        "--data",
+        "data/processed",
+        "--validation",
+        "summary.json",
+        "--metrics",
+        "metrics/gan.json",
+        "--plots",
+        "plots/gan",
+    ]
     client = MlflowClient()
     (tmp_path / "summary.json").write_text(json.dumps({"success": False}))
     run_main(evaluate_gan, monkeypatch, *evaluate)
@@ -130,12 +164,53 @@ def test_champion_scored_with_another_cnn_is_rescored_before_the_gate(mlflow_sto
     for version, cnn in ((1, "old-cnn.keras"), (2, "new-cnn.keras")):
         keras.utils.set_random_seed(version)
         tiny_classifier().save(tmp_path / cnn)
-        run_main(train_gan_stage, monkeypatch, "--data", "data/processed", "--feature-model", cnn, "--model-dir", "models/gan", "--plots", "plots/gan")
+        run_main(
+            train_gan_stage,
+            monkeypatch,
+            "--data",
+            "data/processed",
+            "--feature-model",
+            cnn,
+            "--model-dir",
+            "models/gan",
+            "--plots",
+            "plots/gan",
+        )
         if version == 1:
-            run_main(evaluate_gan, monkeypatch, "--model-dir", "models/gan", "--feature-model", cnn, "--data", "data/processed", "--validation", "summary.json", "--metrics", "metrics/gan.json", "--plots", "plots/gan")
+            run_main(
+                evaluate_gan,
+                monkeypatch,
+                "--model-dir",
+                "models/gan",
+                "--feature-model",
+                cnn,
+                "--data",
+                "data/processed",
+                "--validation",
+                "summary.json",
+                "--metrics",
+                "metrics/gan.json",
+                "--plots",
+                "plots/gan",
+            )
             # As if v1 had been scored in a feature space where FIDs run small: unbeatable as it stands.
             client.set_model_version_tag("gan", "1", "test_fid", "0.001")
-    run_main(evaluate_gan, monkeypatch, "--model-dir", "models/gan", "--feature-model", "new-cnn.keras", "--data", "data/processed", "--validation", "summary.json", "--metrics", "metrics/gan.json", "--plots", "plots/gan")
+    run_main(
+        evaluate_gan,
+        monkeypatch,
+        "--model-dir",
+        "models/gan",
+        "--feature-model",
+        "new-cnn.keras",
+        "--data",
+        "data/processed",
+        "--validation",
+        "summary.json",
+        "--metrics",
+        "metrics/gan.json",
+        "--plots",
+        "plots/gan",
+    )
 
     new_cnn = hashlib.md5((tmp_path / "new-cnn.keras").read_bytes()).hexdigest()
     first, second = client.get_model_version("gan", "1"), client.get_model_version("gan", "2")

@@ -42,8 +42,21 @@ def test_refuses_data_whose_validation_failed(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps({"success": False}))
     out = tmp_path / "processed"
     result = subprocess.run(
-        [sys.executable, "-m", "stages.preprocess", "--raw", str(tmp_path), "--validation", str(tmp_path / "summary.json"), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [
+            sys.executable,
+            "-m",
+            "stages.preprocess",
+            "--raw",
+            str(tmp_path),
+            "--validation",
+            str(tmp_path / "summary.json"),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 1 and "records a failed validation" in result.stderr
     assert not out.exists()

@@ -12,9 +12,23 @@ from tests.helpers.data import write_processed
 
 def cnn_params(**changes) -> TrainCnnParams:
     values = {
-        "architecture": "batchnorm", "epochs": 1, "batch_size": 16, "learning_rate": 0.003, "schedule": "cosine",
-        "warmup_epochs": 0, "weight_decay": 0.0005, "label_smoothing": 0.1, "dropout_rate": 0.2,
-        "augmentation": {"enabled": True, "rotation_degrees": 10.0, "zoom": 0.1, "width_shift": 0.1, "height_shift": 0.1, "horizontal_flip": True},
+        "architecture": "batchnorm",
+        "epochs": 1,
+        "batch_size": 16,
+        "learning_rate": 0.003,
+        "schedule": "cosine",
+        "warmup_epochs": 0,
+        "weight_decay": 0.0005,
+        "label_smoothing": 0.1,
+        "dropout_rate": 0.2,
+        "augmentation": {
+            "enabled": True,
+            "rotation_degrees": 10.0,
+            "zoom": 0.1,
+            "width_shift": 0.1,
+            "height_shift": 0.1,
+            "horizontal_flip": True,
+        },
     }
     return TrainCnnParams.model_validate(values | changes)
 
@@ -52,7 +66,9 @@ def test_training_keeps_best_checkpoint_and_resumes_after_a_crash(tmp_path):
     params = cnn_params(epochs=4)
     fingerprint = {"params": params.model_dump()}
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train_cnn(data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [StopAfter(1)])
+        train_cnn(
+            data, params, 0, TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint), [StopAfter(1)]
+        )
     assert (tmp_path / "state" / "best.keras").exists()
 
     epochs = Epochs()
@@ -70,7 +86,15 @@ def test_training_keeps_best_checkpoint_and_resumes_after_a_crash(tmp_path):
 def test_state_from_other_params_is_not_resumed(tmp_path):
     data = write_processed(tmp_path / "processed")
     with pytest.raises(RuntimeError):
-        train_cnn(data, cnn_params(epochs=3), 0, TrainingState(tmp_path / "state", "val_accuracy", "max", {"epochs": 3}), [StopAfter(0)])
+        train_cnn(
+            data,
+            cnn_params(epochs=3),
+            0,
+            TrainingState(tmp_path / "state", "val_accuracy", "max", {"epochs": 3}),
+            [StopAfter(0)],
+        )
     epochs = Epochs()
-    train_cnn(data, cnn_params(epochs=2), 0, TrainingState(tmp_path / "state", "val_accuracy", "max", {"epochs": 2}), [epochs])
+    train_cnn(
+        data, cnn_params(epochs=2), 0, TrainingState(tmp_path / "state", "val_accuracy", "max", {"epochs": 2}), [epochs]
+    )
     assert epochs.seen == [0, 1]

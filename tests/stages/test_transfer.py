@@ -46,8 +46,17 @@ PREPROCESS_INPUT = {
 
 def transfer_params(**changes) -> TrainTransferParams:
     values = {
-        "backbone": "pipeline_cnn", "weights": "none", "input_size": 32, "epochs": 1, "fine_tune_epochs": 1, "fine_tune_layers": 2,
-        "batch_size": 16, "learning_rate": 0.003, "fine_tune_learning_rate": 0.0003, "dropout_rate": 0.2, "dense_units": 8,
+        "backbone": "pipeline_cnn",
+        "weights": "none",
+        "input_size": 32,
+        "epochs": 1,
+        "fine_tune_epochs": 1,
+        "fine_tune_layers": 2,
+        "batch_size": 16,
+        "learning_rate": 0.003,
+        "fine_tune_learning_rate": 0.0003,
+        "dropout_rate": 0.2,
+        "dense_units": 8,
     }
     return TrainTransferParams.model_validate(values | changes)
 
@@ -108,12 +117,20 @@ def test_imagenet_weights_come_from_the_keras_cache_without_network(tmp_path, mo
     assert_same_weights(backbone.base, reference)
 
 
-@pytest.mark.parametrize("name, weights, input_size, message", [
-    ("mobilenet_v2", "missing/file.weights.h5", 32, "no weights file at missing/file.weights.h5; allowed: imagenet, none"),
-    ("inception_v3", "none", 32, "input_size is 32; inception_v3 needs at least 75"),
-    ("pipeline_cnn", "imagenet", 32, "set weights: none"),
-    ("pipeline_cnn", "none", 32, "run `dvc repro train_cnn` first"),
-])
+@pytest.mark.parametrize(
+    "name, weights, input_size, message",
+    [
+        (
+            "mobilenet_v2",
+            "missing/file.weights.h5",
+            32,
+            "no weights file at missing/file.weights.h5; allowed: imagenet, none",
+        ),
+        ("inception_v3", "none", 32, "input_size is 32; inception_v3 needs at least 75"),
+        ("pipeline_cnn", "imagenet", 32, "set weights: none"),
+        ("pipeline_cnn", "none", 32, "run `dvc repro train_cnn` first"),
+    ],
+)
 def test_backbone_errors_say_what_to_change(name, weights, input_size, message, tmp_path):
     with pytest.raises(BackboneError, match=re.escape(message)):
         build_backbone(name, weights, input_size, backbone_model=tmp_path / "absent.keras")
@@ -124,7 +141,9 @@ def test_few_labels_are_balanced_disjoint_and_seeded():
     train, validation = few_labels(labels, 4, seed=0)
     assert np.bincount(labels[train]).tolist() == [4, 4, 4] and np.bincount(labels[validation]).tolist() == [4, 4, 4]
     assert not set(train) & set(validation)
-    assert np.array_equal(train, few_labels(labels, 4, seed=0)[0]) and not np.array_equal(train, few_labels(labels, 4, seed=1)[0])
+    assert np.array_equal(train, few_labels(labels, 4, seed=0)[0]) and not np.array_equal(
+        train, few_labels(labels, 4, seed=1)[0]
+    )
     with pytest.raises(TooFewImages, match="class 1 has 11 train images; .*labels_per_class=6 needs 12 .*at most 5"):
         few_labels(labels, 6, seed=0)
 
@@ -143,7 +162,12 @@ def transfer_data(tmp_path_factory):
 def test_transfer_task_has_the_processed_layout(transfer_data):
     for split, count in (("train", 30), ("val", 30)):
         images, labels = np.load(transfer_data / f"{split}_images.npy"), np.load(transfer_data / f"{split}_labels.npy")
-        assert images.shape == (count, 28, 28, 1) and images.dtype == np.float16 and 0 <= images.min() and images.max() <= 1
+        assert (
+            images.shape == (count, 28, 28, 1)
+            and images.dtype == np.float16
+            and 0 <= images.min()
+            and images.max() <= 1
+        )
         assert labels.dtype == np.uint8 and labels.sum(axis=0).tolist() == [3] * 10
     summary = json.loads((transfer_data / "summary.json").read_text())
     assert summary["success"] and summary["num_classes"] == 10
@@ -152,7 +176,10 @@ def test_transfer_task_has_the_processed_layout(transfer_data):
 
 def test_transfer_task_that_breaks_an_expectation_is_refused(make_params, tmp_path):
     params = make_params(prepare_transfer={"labels_per_class": 3}, validate={"max_kl_divergence": 1e-9})
-    with pytest.raises(ValidationFailed, match=r"(?s)the transfer task \(digits\) failed validation .*test_vs_train: .*KL divergence 1e-09"):
+    with pytest.raises(
+        ValidationFailed,
+        match=r"(?s)the transfer task \(digits\) failed validation .*test_vs_train: .*KL divergence 1e-09",
+    ):
         prepare_task(params.prepare_transfer, params.image, params.validation, 0, tmp_path)
 
 
@@ -172,12 +199,16 @@ def test_scratch_copy_is_newly_initialised_and_all_trainable(tmp_path):
     backbone.unfreeze_top(1)
     fresh = backbone.fresh().base
     assert len(backbone.base.trainable_weights) == 2 and len(fresh.trainable_weights) == 4
-    assert not np.array_equal(fresh.get_layer("features").get_weights()[0], backbone.base.get_layer("features").get_weights()[0])
+    assert not np.array_equal(
+        fresh.get_layer("features").get_weights()[0], backbone.base.get_layer("features").get_weights()[0]
+    )
 
 
 def test_pipeline_cnn_refuses_images_of_another_size(tmp_path):
     backbone = build_backbone("pipeline_cnn", "none", 32, tiny_cnn(tmp_path / "cnn.keras"))
-    with pytest.raises(BackboneError, match=r"the task's images are \(32, 32, 1\) but pipeline_cnn takes \(28, 28, 1\)"):
+    with pytest.raises(
+        BackboneError, match=r"the task's images are \(32, 32, 1\) but pipeline_cnn takes \(28, 28, 1\)"
+    ):
         classifier(backbone, (32, 32, 1), 10, transfer_params(), frozen=True)
 
 
@@ -199,12 +230,31 @@ class StopAfter(keras.callbacks.Callback):
 def test_pipeline_cnn_transfer_resumes_mid_fine_tuning_and_compares_with_scratch(transfer_data, tmp_path):
     params = transfer_params(epochs=1, fine_tune_epochs=2)
     model_path = tiny_cnn(tmp_path / "cnn.keras")
+
     def states():
-        return {"transfer": TrainingState(tmp_path / "state", "val_accuracy", "max", {}), "scratch": TrainingState(tmp_path / "state" / "scratch", "val_accuracy", "max", {})}
+        return {
+            "transfer": TrainingState(tmp_path / "state", "val_accuracy", "max", {}),
+            "scratch": TrainingState(tmp_path / "state" / "scratch", "val_accuracy", "max", {}),
+        }
+
     with pytest.raises(RuntimeError, match="simulated crash"):
-        compare(build_backbone("pipeline_cnn", "none", 32, model_path), transfer_data, params, 0, states(), {"transfer": [StopAfter(1)], "scratch": []})
+        compare(
+            build_backbone("pipeline_cnn", "none", 32, model_path),
+            transfer_data,
+            params,
+            0,
+            states(),
+            {"transfer": [StopAfter(1)], "scratch": []},
+        )
     transfer, scratch = StopAfter(-1), StopAfter(-1)
-    comparison = compare(build_backbone("pipeline_cnn", "none", 32, model_path), transfer_data, params, 0, states(), {"transfer": [transfer], "scratch": [scratch]})
+    comparison = compare(
+        build_backbone("pipeline_cnn", "none", 32, model_path),
+        transfer_data,
+        params,
+        0,
+        states(),
+        {"transfer": [transfer], "scratch": [scratch]},
+    )
     assert transfer.seen == [2] and scratch.seen == [0, 1, 2]
     assert set(comparison) == {"transfer_test_accuracy", "scratch_test_accuracy", "transfer_gain"}
     assert all(0 <= comparison[key] <= 1 for key in ("transfer_test_accuracy", "scratch_test_accuracy"))
@@ -214,12 +264,23 @@ def test_pipeline_cnn_transfer_resumes_mid_fine_tuning_and_compares_with_scratch
     assert model.output_shape == (None, 10)
 
 
-def test_stage_publishes_model_comparison_and_registers_it(transfer_data, tmp_path, mlflow_store, raw_params, monkeypatch):
+def test_stage_publishes_model_comparison_and_registers_it(
+    transfer_data, tmp_path, mlflow_store, raw_params, monkeypatch
+):
     raw = copy.deepcopy(raw_params)
     raw["train_transfer"] |= {"epochs": 1, "fine_tune_epochs": 1, "batch_size": 16, "dense_units": 8}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     tiny_cnn(tmp_path / "cnn.keras")
-    arguments = ["--data", str(transfer_data), "--backbone-model", "cnn.keras", "--model-dir", "models/transfer", "--plots", "plots/transfer"]
+    arguments = [
+        "--data",
+        str(transfer_data),
+        "--backbone-model",
+        "cnn.keras",
+        "--model-dir",
+        "models/transfer",
+        "--plots",
+        "plots/transfer",
+    ]
     monkeypatch.setattr(sys, "argv", ["train_transfer", *arguments])
     train_transfer.main()
     comparison = json.loads((tmp_path / "models/transfer/comparison.json").read_text())
@@ -246,7 +307,9 @@ def test_head_trained_on_cached_features_is_the_classifiers_own_head(transfer_da
     images = np.asarray(data["arrays"]["val"][0], np.float32)
     features = backbone.base.predict(images, verbose=0)
     # The classifier now predicts with the head's new weights, on the same base as before.
-    np.testing.assert_allclose(model.predict(images, verbose=0), head.predict(features, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(images, verbose=0), head.predict(features, verbose=0), rtol=1e-5, atol=1e-6
+    )
     assert all(np.array_equal(before, after) for before, after in zip(base_before, backbone.base.get_weights()))
     cached = np.concatenate([batch for batch, _ in transfer_training.frozen_features(backbone, data, 8, 0)["val"]])
     np.testing.assert_allclose(cached, features, rtol=1e-5, atol=1e-6)
@@ -256,6 +319,8 @@ def test_best_checkpoint_of_the_head_phase_is_the_whole_classifier(transfer_data
     model_path = tiny_cnn(tmp_path / "cnn.keras")
     state = TrainingState(tmp_path / "state", "val_accuracy", "max", {})
     data = transfer_training.load_task(transfer_data, 8, 0)
-    transfer_training.train_transfer(build_backbone("pipeline_cnn", "none", 32, model_path), data, transfer_params(fine_tune_epochs=0), 0, state, [])
+    transfer_training.train_transfer(
+        build_backbone("pipeline_cnn", "none", 32, model_path), data, transfer_params(fine_tune_epochs=0), 0, state, []
+    )
     saved = keras.saving.load_model(state.best_path, safe_mode=True)
     assert saved.input_shape == (None, *data["input_shape"]) and saved.output_shape == (None, data["num_classes"])

@@ -44,7 +44,10 @@ def test_skewed_class_distribution_names_classes(make_params):
     labels = np.r_[np.repeat(np.arange(9), 20), np.full(120, 9)]
     report = check(make_params, split(labels), split(labels, seed=1), max_kl_divergence=1.0)
     failures = "\n".join(report.failures)
-    assert "train_classes: every class's share is 0.5..2.0 times the uniform share: 1 of 10 rows fail (class 9=4)" in failures
+    assert (
+        "train_classes: every class's share is 0.5..2.0 times the uniform share: 1 of 10 rows fail (class 9=4)"
+        in failures
+    )
     assert "test_classes" in failures
 
 
@@ -58,7 +61,9 @@ def test_train_test_shift_fails_kl(make_params):
     test_labels = np.r_[np.repeat(np.arange(10), 10), np.repeat([0, 1], 25)]
     report = check(make_params, split(balanced_labels(10, 30)), split(test_labels), max_class_share_ratio=3.0)
     (failure,) = report.failures
-    assert failure.startswith("test_vs_train: test label distribution is within KL divergence 0.05 of train's: observed 0.")
+    assert failure.startswith(
+        "test_vs_train: test label distribution is within KL divergence 0.05 of train's: observed 0."
+    )
 
 
 def test_nan_and_out_of_range_pixels_and_wrong_shape(make_params):
@@ -68,7 +73,10 @@ def test_nan_and_out_of_range_pixels_and_wrong_shape(make_params):
     test = split(balanced_labels(10, 12))
     test = Split(test.images[:, :27], test.labels)
     failures = "\n".join(check(make_params, train, test).failures)
-    assert "train_images: no missing (NaN) pixels: 1 of 300 rows fail (missing_pixels values 1 (1x); first image indices 5)" in failures
+    assert (
+        "train_images: no missing (NaN) pixels: 1 of 300 rows fail (missing_pixels values 1 (1x); first image indices 5)"
+        in failures
+    )
     assert "train_images: pixel values within [0, 255]" in failures and "300 (1x)" in failures
     assert "test_images: image height is 28: 120 of 120 rows fail" in failures
 
@@ -79,13 +87,30 @@ def test_stage_fails_with_report_and_keeps_docs(tmp_path):
     save_raw(tmp_path / "raw", split(labels), split(balanced_labels(10, 12)), NAMES, {})
     out = tmp_path / "validation"
     result = subprocess.run(
-        [sys.executable, "-m", "stages.validate", "--params", str(ROOT / "params.yaml"), "--raw", str(tmp_path / "raw"), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [
+            sys.executable,
+            "-m",
+            "stages.validate",
+            "--params",
+            str(ROOT / "params.yaml"),
+            "--raw",
+            str(tmp_path / "raw"),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 1
     assert "error: data validation failed (1 expectation(s))" in result.stderr
     assert "labels are class indices 0..9" in result.stderr and "42 (1x)" in result.stderr
     assert (out / "docs" / "index.html").exists()
     offline_index = (out / "docs" / "results.html").read_text()
-    assert "train_images</a>: FAILED" in offline_index and "test_images</a>: passed" in offline_index and "42 (1x)" in offline_index
+    assert (
+        "train_images</a>: FAILED" in offline_index
+        and "test_images</a>: passed" in offline_index
+        and "42 (1x)" in offline_index
+    )
     assert json.loads((out / "summary.json").read_text())["success"] is False

@@ -16,7 +16,9 @@ def register_version(tmp_path, name="cnn") -> str:
     example = np.zeros((2, 4, 4, 1), np.float32)
     configure_tracking()
     with mlflow.start_run():
-        return log_keras_model(path, name, example, model.predict(example, verbose=0), {"input_scale": 1 / 255})["version"]
+        return log_keras_model(path, name, example, model.predict(example, verbose=0), {"input_scale": 1 / 255})[
+            "version"
+        ]
 
 
 def champion_version(name="cnn") -> str:

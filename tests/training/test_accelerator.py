@@ -20,13 +20,16 @@ def test_no_gpu_means_cpu_float32_and_the_default_strategy():
     assert (chosen.device, chosen.mixed_precision, chosen.strategy, chosen.gpus) == ("cpu", False, "default", ())
 
 
-@pytest.mark.parametrize("gpus, params, expected", [
-    ([AMPERE], ALLOWED, True),
-    ([PASCAL], ALLOWED, False),  # no tensor cores: float16 would be slower, not faster
-    ([AMPERE, PASCAL], ALLOWED, False),
-    ([AMPERE], AcceleratorParams(mixed_precision=False, memory_growth=True), False),
-    ([Gpu("/physical_device:GPU:0", None)], ALLOWED, False),
-])
+@pytest.mark.parametrize(
+    "gpus, params, expected",
+    [
+        ([AMPERE], ALLOWED, True),
+        ([PASCAL], ALLOWED, False),  # no tensor cores: float16 would be slower, not faster
+        ([AMPERE, PASCAL], ALLOWED, False),
+        ([AMPERE], AcceleratorParams(mixed_precision=False, memory_growth=True), False),
+        ([Gpu("/physical_device:GPU:0", None)], ALLOWED, False),
+    ],
+)
 def test_mixed_precision_only_where_every_gpu_has_tensor_cores_and_params_allow(gpus, params, expected):
     assert choose(gpus, params).mixed_precision is expected
 
@@ -40,8 +43,11 @@ def test_a_model_that_cannot_take_mixed_precision_or_several_gpus_is_not_given_t
 
 def test_the_choice_is_described_as_mlflow_tags():
     assert choose([AMPERE], ALLOWED).tags() == {
-        "accelerator.device": "gpu", "accelerator.gpus": "1", "accelerator.mixed_precision": "true",
-        "accelerator.strategy": "default", "accelerator.memory_growth": "true",
+        "accelerator.device": "gpu",
+        "accelerator.gpus": "1",
+        "accelerator.mixed_precision": "true",
+        "accelerator.strategy": "default",
+        "accelerator.memory_growth": "true",
     }
 
 

@@ -17,15 +17,29 @@ IMAGES = tf.constant(np.random.default_rng(0).random((4, 28, 28, 1)), tf.float32
 
 
 def params(**changes) -> AugmentationParams:
-    values = {"enabled": True, "rotation_degrees": 0.0, "zoom": 0.0, "width_shift": 0.0, "height_shift": 0.0, "horizontal_flip": False}
+    values = {
+        "enabled": True,
+        "rotation_degrees": 0.0,
+        "zoom": 0.0,
+        "width_shift": 0.0,
+        "height_shift": 0.0,
+        "horizontal_flip": False,
+    }
     return AugmentationParams.model_validate(values | changes)
 
 
 def warp(angle=0.0, zoom=1.0, shift=(0.0, 0.0), flip=0.0, images=IMAGES) -> np.ndarray:
     n = images.shape[0]
-    transforms = inverse_affine(tf.fill([n], angle), tf.fill([n], zoom), tf.constant([shift] * n, tf.float32), tf.fill([n], flip), SIZE)
+    transforms = inverse_affine(
+        tf.fill([n], angle), tf.fill([n], zoom), tf.constant([shift] * n, tf.float32), tf.fill([n], flip), SIZE
+    )
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=SIZE, fill_value=0.0, interpolation="NEAREST", fill_mode="NEAREST"
+        images=images,
+        transforms=transforms,
+        output_shape=SIZE,
+        fill_value=0.0,
+        interpolation="NEAREST",
+        fill_mode="NEAREST",
     ).numpy()
 
 
@@ -64,8 +78,14 @@ def test_same_key_same_warp_and_new_draws_every_epoch():
     assert not np.array_equal(epochs[0], epochs[1])
 
 
-@pytest.mark.parametrize("changes, expected", [
-    ({}, False), ({"horizontal_flip": True}, True), ({"zoom": 0.1}, True), ({"enabled": False, "zoom": 0.1}, False),
-])
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({}, False),
+        ({"horizontal_flip": True}, True),
+        ({"zoom": 0.1}, True),
+        ({"enabled": False, "zoom": 0.1}, False),
+    ],
+)
 def test_augmentation_is_on_only_when_enabled_with_something_to_do(changes, expected):
     assert is_enabled(params(**changes)) is expected

@@ -2,7 +2,7 @@
 
 import logging
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from imagepipe.core.errors import StageError
 from imagepipe.core.lifecycle import die_with_caller, stop_on_sigterm
@@ -10,9 +10,7 @@ from imagepipe.core.lifecycle import die_with_caller, stop_on_sigterm
 
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's main(); a StageError ends it with its message and exit status 1."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     stop_on_sigterm()
     die_with_caller()

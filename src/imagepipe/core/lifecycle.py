@@ -62,10 +62,7 @@ def _is_shell_running_a_command(pid: int) -> bool:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return (
-        os.path.basename(argv[0].decode(errors="replace")).lstrip("-") in SHELLS
-        and b"-c" in argv[1:]
-    )
+    return os.path.basename(argv[0].decode(errors="replace")).lstrip("-") in SHELLS and b"-c" in argv[1:]
 
 
 def _parent_of(pid: int) -> int | None:
@@ -73,9 +70,7 @@ def _parent_of(pid: int) -> int | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(
-        stat.rsplit(")", 1)[1].split()[1]
-    )  # the field after the command name, which may hold spaces
+    return int(stat.rsplit(")", 1)[1].split()[1])  # the field after the command name, which may hold spaces
 
 
 def _stop_when_orphaned(shell: int, caller: int, interval: float = 1.0) -> None:

@@ -47,14 +47,10 @@ class ImageParams(_Section):
 
 class DataParams(_Section):
     dataset: Literal["fashion_mnist", "mnist", "digits", "image_folder"]
-    source: str | None = Field(
-        description="URL, directory or file:// URL replacing the defaults"
-    )
+    source: str | None = Field(description="URL, directory or file:// URL replacing the defaults")
     max_train_images: PositiveInt | None
     max_test_images: PositiveInt | None
-    test_fraction: float = Field(
-        gt=0, lt=1, description="held out when a dataset has no test split"
-    )
+    test_fraction: float = Field(gt=0, lt=1, description="held out when a dataset has no test split")
     skip_unreadable: bool
 
 
@@ -94,9 +90,7 @@ class TrainCnnParams(_Section):
     @model_validator(mode="after")
     def _warmup_within_epochs(self) -> "TrainCnnParams":
         if self.warmup_epochs >= self.epochs:
-            raise ValueError(
-                f"warmup_epochs ({self.warmup_epochs}) must be less than epochs ({self.epochs})"
-            )
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be less than epochs ({self.epochs})")
         return self
 
 
@@ -118,12 +112,8 @@ class PrepareTransferParams(_Section):
 
 
 class TrainTransferParams(_Section):
-    backbone: Literal[
-        "pipeline_cnn", "inception_v3", "mobilenet_v2", "efficientnet_b0", "resnet50"
-    ]
-    weights: str = Field(
-        description="imagenet, none, or a path to a weights file (keras.applications backbones)"
-    )
+    backbone: Literal["pipeline_cnn", "inception_v3", "mobilenet_v2", "efficientnet_b0", "resnet50"]
+    weights: str = Field(description="imagenet, none, or a path to a weights file (keras.applications backbones)")
     input_size: PositiveInt
     epochs: PositiveInt
     fine_tune_epochs: int = Field(ge=0)
@@ -145,9 +135,7 @@ class VisualizeParams(_Section):
 
 
 class AcceleratorParams(_Section):
-    mixed_precision: bool = Field(
-        description="mixed_float16 on GPUs with compute capability >= 7.0; never on the CPU"
-    )
+    mixed_precision: bool = Field(description="mixed_float16 on GPUs with compute capability >= 7.0; never on the CPU")
     memory_growth: bool
 
 
@@ -176,9 +164,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except yaml.YAMLError as error:
         raise ParamsError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(raw, dict):
-        raise ParamsError(
-            f"{path} must be a mapping of sections, got {type(raw).__name__}"
-        )
+        raise ParamsError(f"{path} must be a mapping of sections, got {type(raw).__name__}")
     return parse_params(raw, source=str(path))
 
 
@@ -205,8 +191,6 @@ def _describe(problem: dict[str, Any], raw: dict[str, Any]) -> str:
 def _allowed_keys(parent: list[str]) -> list[str]:
     model: type[BaseModel] = Params
     for part in parent:
-        field = next(
-            f for name, f in model.model_fields.items() if (f.alias or name) == part
-        )
+        field = next(f for name, f in model.model_fields.items() if (f.alias or name) == part)
         model = field.annotation
     return [field.alias or name for name, field in model.model_fields.items()]

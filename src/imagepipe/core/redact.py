@@ -15,9 +15,7 @@ MASK = "***"
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"<>]+@")
 _NAME_CHAR = r"[^=&;#\s'\"<>]"
 _SECRET_NAME = rf"{_NAME_CHAR}*(?:token|key|secret|passw|pwd|sig|credential|auth){_NAME_CHAR}*|X-Amz-{_NAME_CHAR}+"
-_SECRET_PARAMETER = re.compile(
-    rf"(?P<name>[?&;](?:{_SECRET_NAME})=)[^&;#\s'\"<>]*", re.IGNORECASE
-)
+_SECRET_PARAMETER = re.compile(rf"(?P<name>[?&;](?:{_SECRET_NAME})=)[^&;#\s'\"<>]*", re.IGNORECASE)
 
 
 def redact(text: str) -> str:

@@ -33,6 +33,5 @@ def prepare(
     )
     splits = {"train": train.subset(kept), "val": train.subset(held), "test": test}
     return {
-        name: (normalize(split.images, dtype), one_hot(split.labels, num_classes))
-        for name, split in splits.items()
+        name: (normalize(split.images, dtype), one_hot(split.labels, num_classes)) for name, split in splits.items()
     }

@@ -20,14 +20,10 @@ class Split:
         return Split(self.images[indices], self.labels[indices])
 
 
-def save_raw(
-    directory: Path, train: Split, test: Split, class_names: list[str], manifest: dict
-) -> None:
+def save_raw(directory: Path, train: Split, test: Split, class_names: list[str], manifest: dict) -> None:
     with atomic_directory(directory) as scratch:
         for name, split in (("train", train), ("test", test)):
-            np.savez_compressed(
-                scratch / f"{name}.npz", images=split.images, labels=split.labels
-            )
+            np.savez_compressed(scratch / f"{name}.npz", images=split.images, labels=split.labels)
         write_json(scratch / "classes.json", list(class_names))
         write_json(scratch / "manifest.json", manifest)
     logger.info(

@@ -34,9 +34,7 @@ class TransferTask:
     summary: dict
 
 
-def few_labels(
-    labels: np.ndarray, labels_per_class: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def few_labels(labels: np.ndarray, labels_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, validation): labels_per_class of each class for each, disjoint, seeded."""
     rng = np.random.default_rng(seed)
     train, validation = [], []
@@ -69,20 +67,14 @@ def prepare_task(
         skip_unreadable=False,
     )
     train, test, class_names, _ = build_raw(data, image, seed, cache_dir)
-    train_index, validation_index = few_labels(
-        train.labels, section.labels_per_class, seed
-    )
+    train_index, validation_index = few_labels(train.labels, section.labels_per_class, seed)
     splits = {
         "train": train.subset(train_index),
         "val": train.subset(validation_index),
         "test": test,
     }
     checks = checks.model_copy(
-        update={
-            "min_images_per_class": min(
-                checks.min_images_per_class, section.labels_per_class
-            )
-        }
+        update={"min_images_per_class": min(checks.min_images_per_class, section.labels_per_class)}
     )
     report = validate_dataset(splits, class_names, checks, image)
     if not report.success:

@@ -12,9 +12,9 @@ ImageNet BGR mean; EfficientNet rescales inside the network, so it gets 0..255).
 ~/.keras/models), "none" (random initialisation), or the path of a weights file.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import keras
 from keras import layers
@@ -35,9 +35,7 @@ class BackboneError(StageError):
 @dataclass(frozen=True)
 class Application:
     constructor: Callable[..., keras.Model]
-    preprocessing: (
-        str  # imagenet_utils' mode ("tf", "caffe"), or "0..255" for EfficientNet
-    )
+    preprocessing: str  # imagenet_utils' mode ("tf", "caffe"), or "0..255" for EfficientNet
     min_size: int
 
 
@@ -71,9 +69,9 @@ class Backbone:
         """Make the base's top count layers trainable, except BatchNormalization (Keras's fine-tuning guide)."""
         self.base.trainable = True
         for position, layer in enumerate(self.base.layers):
-            layer.trainable = position >= len(
-                self.base.layers
-            ) - count and not isinstance(layer, layers.BatchNormalization)
+            layer.trainable = position >= len(self.base.layers) - count and not isinstance(
+                layer, layers.BatchNormalization
+            )
 
     def fresh(self) -> "Backbone":
         """The same architecture, newly initialised and all trainable: the from-scratch yardstick."""
@@ -86,9 +84,7 @@ class Backbone:
         return Backbone(self.name, base, self.input_size)
 
 
-def build_backbone(
-    name: str, weights: str, input_size: int, backbone_model: Path
-) -> Backbone:
+def build_backbone(name: str, weights: str, input_size: int, backbone_model: Path) -> Backbone:
     if name == PIPELINE_CNN:
         if weights != "none":
             raise BackboneError(
@@ -102,18 +98,14 @@ def pipeline_backbone(path: Path) -> keras.Model:
     """The pipeline's CNN up to its `features` layer: pixels in [0, 1] in, feature vector out."""
     path = Path(path)
     if not path.is_file():
-        raise BackboneError(
-            f"backbone pipeline_cnn needs the trained CNN at {path}; run `dvc repro train_cnn` first"
-        )
+        raise BackboneError(f"backbone pipeline_cnn needs the trained CNN at {path}; run `dvc repro train_cnn` first")
     return feature_model(load_keras(path), PIPELINE_CNN)
 
 
 def application_backbone(name: str, weights: str, input_size: int) -> keras.Model:
     application = APPLICATIONS[name]
     if input_size < application.min_size:
-        raise BackboneError(
-            f"train_transfer.input_size is {input_size}; {name} needs at least {application.min_size}"
-        )
+        raise BackboneError(f"train_transfer.input_size is {input_size}; {name} needs at least {application.min_size}")
     source = resolve_weights(weights)
     try:
         return application.constructor(
@@ -152,7 +144,5 @@ def adapt_inputs(pixels, name: str, input_size: int):
     if mode == "caffe":
         # keras.ops in a Functional model serialize as built-in operations (no Lambda layer).
         x = keras.ops.flip(x, axis=-1)
-        return layers.Rescaling(
-            255.0, offset=[-mean for mean in CAFFE_MEAN_BGR], name="preprocess_caffe"
-        )(x)
+        return layers.Rescaling(255.0, offset=[-mean for mean in CAFFE_MEAN_BGR], name="preprocess_caffe")(x)
     return layers.Rescaling(255.0, name="to_0_255")(x)

@@ -32,24 +32,16 @@ def generator(latent_dim: int, image_shape: tuple) -> keras.Model:
     """Noise → Dense → Reshape to a quarter of the image → Conv2DTranspose ×3 → pixels in [0, 1]."""
     height, width, channels = image_shape
     if height % 4 or width % 4:
-        raise StageError(
-            f"the GAN needs image height and width divisible by 4, got {height}×{width}"
-        )
+        raise StageError(f"the GAN needs image height and width divisible by 4, got {height}×{width}")
     noise = keras.Input((latent_dim,), name="noise")
     x = layers.Dense(height // 4 * width // 4 * 256, use_bias=False)(noise)
     x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
     x = layers.Reshape((height // 4, width // 4, 256))(x)
     for filters, strides in ((128, 1), (64, 2)):
-        x = layers.Conv2DTranspose(
-            filters, 5, strides=strides, padding="same", use_bias=False
-        )(x)
+        x = layers.Conv2DTranspose(filters, 5, strides=strides, padding="same", use_bias=False)(x)
         x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
-    x = layers.Conv2DTranspose(
-        channels, 5, strides=2, padding="same", activation="tanh"
-    )(x)
-    return keras.Model(
-        noise, layers.Rescaling(0.5, offset=0.5, name="pixels")(x), name="generator"
-    )
+    x = layers.Conv2DTranspose(channels, 5, strides=2, padding="same", activation="tanh")(x)
+    return keras.Model(noise, layers.Rescaling(0.5, offset=0.5, name="pixels")(x), name="generator")
 
 
 def discriminator(image_shape: tuple, dropout_rate: float = 0.3) -> keras.Model:
@@ -59,9 +51,7 @@ def discriminator(image_shape: tuple, dropout_rate: float = 0.3) -> keras.Model:
     for filters in (64, 128):
         x = layers.Conv2D(filters, 5, strides=2, padding="same")(x)
         x = layers.Dropout(dropout_rate)(layers.LeakyReLU(0.2)(x))
-    return keras.Model(
-        pixels, layers.Dense(1, name="logit")(layers.Flatten()(x)), name="discriminator"
-    )
+    return keras.Model(pixels, layers.Dense(1, name="logit")(layers.Flatten()(x)), name="discriminator")
 
 
 class DCGAN(keras.Model):
@@ -79,15 +69,11 @@ class DCGAN(keras.Model):
         # The metric names d_loss and g_loss are the keys in history.csv and MLflow.
         self.discriminator_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.generator_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.built = (
-            True  # the two sub-models are built; BackupAndRestore needs a built model
-        )
+        self.built = True  # the two sub-models are built; BackupAndRestore needs a built model
 
     def compile(self, learning_rate: float, beta_1: float, **kwargs) -> None:
         super().compile(optimizer=None, **kwargs)
-        self.discriminator_optimizer = keras.optimizers.Adam(
-            learning_rate, beta_1=beta_1
-        )
+        self.discriminator_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1)
         self.generator_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1)
         # Built now so that BackupAndRestore can load their state into them when resuming.
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
@@ -99,27 +85,17 @@ class DCGAN(keras.Model):
 
     def train_step(self, real_images):
         batch_size = tf.shape(real_images)[0]
-        noise = keras.random.normal(
-            (batch_size, self.latent_dim), seed=self.seed_generator
-        )
+        noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(real_images, training=True)
-            fake_logits = self.discriminator(
-                self.generator(noise, training=True), training=True
+            fake_logits = self.discriminator(self.generator(noise, training=True), training=True)
+            discriminator_loss = self.loss_function(tf.ones_like(real_logits), real_logits) + self.loss_function(
+                tf.zeros_like(fake_logits), fake_logits
             )
-            discriminator_loss = self.loss_function(
-                tf.ones_like(real_logits), real_logits
-            ) + self.loss_function(tf.zeros_like(fake_logits), fake_logits)
-        self._apply(
-            tape, discriminator_loss, self.discriminator, self.discriminator_optimizer
-        )
-        noise = keras.random.normal(
-            (batch_size, self.latent_dim), seed=self.seed_generator
-        )
+        self._apply(tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)
+        noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
         with tf.GradientTape() as tape:
-            fake_logits = self.discriminator(
-                self.generator(noise, training=True), training=True
-            )
+            fake_logits = self.discriminator(self.generator(noise, training=True), training=True)
             generator_loss = self.loss_function(tf.ones_like(fake_logits), fake_logits)
         self._apply(tape, generator_loss, self.generator, self.generator_optimizer)
         self.discriminator_loss_tracker.update_state(discriminator_loss)
@@ -148,9 +124,7 @@ def feature_extractor(classifier: keras.Model) -> keras.Model:
     return feature_model(classifier, "fid_features")
 
 
-def frechet_distance(
-    real_features: np.ndarray, generated_features: np.ndarray
-) -> float:
+def frechet_distance(real_features: np.ndarray, generated_features: np.ndarray) -> float:
     """‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁ Σ₂)^½) of the two sets' Gaussian fits."""
     real_features, generated_features = (
         np.asarray(real_features, np.float64),
@@ -168,10 +142,7 @@ def frechet_distance(
     # The product of two covariances has a real root; round-off leaves tiny imaginary parts.
     root = np.real(root)
     difference = real_features.mean(axis=0) - generated_features.mean(axis=0)
-    return float(
-        difference @ difference
-        + np.trace(real_covariance + generated_covariance - 2 * root)
-    )
+    return float(difference @ difference + np.trace(real_covariance + generated_covariance - 2 * root))
 
 
 def fid(
@@ -185,9 +156,7 @@ def fid(
             f"the FID feature model takes images of shape {extractor.input_shape[1:]}, got {real_images.shape[1:]}"
         )
     features = [
-        extractor.predict(
-            np.asarray(images, np.float32), batch_size=batch_size, verbose=0
-        )
+        extractor.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
         for images in (real_images, generated_images)
     ]
     return frechet_distance(*features)
@@ -233,19 +202,13 @@ class GanMonitor(keras.callbacks.Callback):
             Path(directory),
         )
         rng = np.random.default_rng(seed)
-        self.grid_noise = rng.standard_normal((GRID_SIDE**2, latent_dim)).astype(
-            np.float32
-        )
-        self.fid_noise = rng.standard_normal((len(real_images), latent_dim)).astype(
-            np.float32
-        )
+        self.grid_noise = rng.standard_normal((GRID_SIDE**2, latent_dim)).astype(np.float32)
+        self.fid_noise = rng.standard_normal((len(real_images), latent_dim)).astype(np.float32)
 
     def on_epoch_end(self, epoch, logs=None):
         generator = self.model.generator
         name = f"epoch_{epoch + 1:03d}.png"  # epoch_001.png is after the first epoch
-        figure = sample_grid(
-            generator.predict(self.grid_noise, verbose=0), f"after epoch {epoch + 1}"
-        )
+        figure = sample_grid(generator.predict(self.grid_noise, verbose=0), f"after epoch {epoch + 1}")
         self.directory.mkdir(parents=True, exist_ok=True)
         figure.savefig(self.directory / name, dpi=80)
         if mlflow.active_run() is not None:

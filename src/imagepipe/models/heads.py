@@ -12,9 +12,7 @@ FEATURE_LAYER = "features"
 def probabilities(num_classes: int) -> layers.Dense:
     """The classifiers' softmax output, in float32 even under mixed precision (a float16 softmax
     and loss lose precision; Keras's mixed precision guide does the same)."""
-    return layers.Dense(
-        num_classes, activation="softmax", dtype="float32", name="probabilities"
-    )
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")
 
 
 def feature_model(classifier: keras.Model, name: str) -> keras.Model:
@@ -24,6 +22,4 @@ def feature_model(classifier: keras.Model, name: str) -> keras.Model:
         raise StageError(
             f"{classifier.name} has no layer named {FEATURE_LAYER!r} to cut at; its layers: {', '.join(names)}"
         )
-    return keras.Model(
-        classifier.inputs, classifier.get_layer(FEATURE_LAYER).output, name=name
-    )
+    return keras.Model(classifier.inputs, classifier.get_layer(FEATURE_LAYER).output, name=name)

@@ -24,9 +24,7 @@ def load_keras(path: str | Path) -> keras.Model:
     """The model saved at path, a `.keras` file, loaded with safe_mode=True."""
     path = Path(path)
     if path.suffix != ".keras":
-        raise ModelFileError(
-            f"{path} is not a .keras file: only .keras files are loaded (with safe_mode=True)"
-        )
+        raise ModelFileError(f"{path} is not a .keras file: only .keras files are loaded (with safe_mode=True)")
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except ValueError as error:

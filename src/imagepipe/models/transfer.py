@@ -18,18 +18,14 @@ def classifier(
     pixels = keras.Input(input_shape, name="pixels")
     # A frozen base runs in inference mode, so its batch norm statistics stay ImageNet's (or the CNN's).
     features = (
-        backbone.base(backbone.adapt(pixels), training=False)
-        if frozen
-        else backbone.base(backbone.adapt(pixels))
+        backbone.base(backbone.adapt(pixels), training=False) if frozen else backbone.base(backbone.adapt(pixels))
     )
     if len(features.shape) == 4:
         features = layers.GlobalAveragePooling2D(name="pooling")(features)
     x = layers.Dropout(params.dropout_rate)(features)
     x = layers.Dense(params.dense_units, activation="relu", name="head")(x)
     outputs = probabilities(num_classes)(x)
-    return keras.Model(
-        pixels, outputs, name=f"{backbone.name}_{'transfer' if frozen else 'scratch'}"
-    )
+    return keras.Model(pixels, outputs, name=f"{backbone.name}_{'transfer' if frozen else 'scratch'}")
 
 
 def head_of(model: keras.Model, backbone: Backbone) -> keras.Model:

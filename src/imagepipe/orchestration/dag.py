@@ -28,21 +28,13 @@ def read_dag(root: Path, targets: list[str] | None = None) -> list[Stage]:
     # flow runs `dvc repro <address>` in root. `_wait_for_lock` is `dvc --wait-for-lock`.
     with contextlib.chdir(root), Repo(".", _wait_for_lock=True) as repo:
         graph = get_active_graph(repo.index.graph)
-        pipeline = {
-            stage.addressing: stage
-            for stage in graph
-            if isinstance(stage, PipelineStage)
-        }
+        pipeline = {stage.addressing: stage for stage in graph if isinstance(stage, PipelineStage)}
         unknown = sorted(set(targets or []) - set(pipeline))
         if unknown:
-            raise ValueError(
-                f"unknown stage(s) {unknown}; the stages in dvc.yaml are {sorted(pipeline)}"
-            )
+            raise ValueError(f"unknown stage(s) {unknown}; the stages in dvc.yaml are {sorted(pipeline)}")
         planned = plan_repro(
             graph,
-            [pipeline[name] for name in targets]
-            if targets
-            else list(pipeline.values()),
+            [pipeline[name] for name in targets] if targets else list(pipeline.values()),
         )
         status = repo.status()
         return [

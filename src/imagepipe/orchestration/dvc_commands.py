@@ -14,8 +14,8 @@ import re
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from imagepipe.core.lifecycle import die_with_parent
 
@@ -40,9 +40,7 @@ def dvc(root: Path, *args: str) -> str:
         text=True,
     )
     if result.returncode != 0:
-        raise StageFailed(
-            f"`dvc {' '.join(args)}` failed:\n{result.stdout}{result.stderr}".rstrip()
-        )
+        raise StageFailed(f"`dvc {' '.join(args)}` failed:\n{result.stdout}{result.stderr}".rstrip())
     return result.stdout
 
 
@@ -83,13 +81,10 @@ def repro_stage(
         line = line.rstrip()
         tail.append(line)
         log(line)
-        outcome = next(
-            (key for key, pattern in OUTCOMES.items() if pattern.search(line)), outcome
-        )
+        outcome = next((key for key, pattern in OUTCOMES.items() if pattern.search(line)), outcome)
     if process.wait() != 0:
         raise StageFailed(
-            f"stage '{name}' failed (exit code {process.returncode}); its last output:\n"
-            + "\n".join(tail)
+            f"stage '{name}' failed (exit code {process.returncode}); its last output:\n" + "\n".join(tail)
         )
     return outcome
 
@@ -146,15 +141,9 @@ def push(root: Path) -> None:
     with Repo(str(root), _wait_for_lock=True) as repo:
         objects = set()
         for out in (out for stage in repo.index.stages for out in stage.outs):
-            if (
-                out.use_cache
-                or not out.hash_info
-                or not out.cache.exists(out.hash_info.value)
-            ):
+            if out.use_cache or not out.hash_info or not out.cache.exists(out.hash_info.value):
                 continue
-            out.use_cache = (
-                True  # on this in-memory copy only, so that DVC lists its objects
-            )
+            out.use_cache = True  # on this in-memory copy only, so that DVC lists its objects
             for found in out.get_used_objs().values():
                 objects |= found
         repo.cloud.push(objects)

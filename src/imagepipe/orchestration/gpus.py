@@ -8,19 +8,15 @@ import os
 import queue
 import shutil
 import subprocess
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 def visible_gpus() -> list[str]:
     """The GPU ids a CUDA program started now would see; [] on a host without NVIDIA GPUs."""
     declared = os.environ.get("CUDA_VISIBLE_DEVICES")
     if declared is not None:
-        return [
-            gpu.strip()
-            for gpu in declared.split(",")
-            if gpu.strip() and gpu.strip() != "-1"
-        ]
+        return [gpu.strip() for gpu in declared.split(",") if gpu.strip() and gpu.strip() != "-1"]
     if shutil.which("nvidia-smi") is None:
         return []
     result = subprocess.run(

@@ -17,6 +17,4 @@ def apply(root: Path, overrides: list[str]) -> None:
         load_params(path)
     except (DvcException, ParamsError) as error:
         path.write_text(original)
-        raise ValueError(
-            f"params overrides {overrides} rejected, params.yaml left as it was: {error}"
-        ) from error
+        raise ValueError(f"params overrides {overrides} rejected, params.yaml left as it was: {error}") from error

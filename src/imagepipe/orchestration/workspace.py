@@ -9,9 +9,9 @@ whose clones live in different places.
 import fcntl
 import logging
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 logger = logging.getLogger(__name__)
 
@@ -26,17 +26,13 @@ def enter_workspace() -> dict[str, str]:
         )
     directory = Path(workspace).expanduser().resolve()
     if not (directory / "dvc.yaml").is_file():
-        raise RuntimeError(
-            f"IMAGEPIPE_WORKSPACE={workspace} has no dvc.yaml: point it at a clone of the project"
-        )
+        raise RuntimeError(f"IMAGEPIPE_WORKSPACE={workspace} has no dvc.yaml: point it at a clone of the project")
     os.chdir(directory)
     return {"directory": str(directory)}
 
 
 @contextmanager
-def exclusive(
-    root: Path, logger: logging.Logger | logging.LoggerAdapter
-) -> Iterator[None]:
+def exclusive(root: Path, logger: logging.Logger | logging.LoggerAdapter) -> Iterator[None]:
     """Hold the workspace for one flow run at a time; a second run waits for the first.
 
     Two deployments (the nightly retrain and an on-demand run) can reach the same worker at

@@ -12,9 +12,7 @@ from imagepipe.core.redact import redact
 def provenance(stage: str, data_paths: list[str]) -> dict[str, str]:
     """Tags tying a run to its code (git commit) and data (the DVC hash recorded in dvc.lock)."""
     tags = {"stage": stage, "git_commit": _git("rev-parse", "HEAD") or "unknown"}
-    tags["git_dirty"] = str(
-        bool(_git("status", "--porcelain", "--untracked-files=no"))
-    ).lower()
+    tags["git_dirty"] = str(bool(_git("status", "--porcelain", "--untracked-files=no"))).lower()
     for path in data_paths:
         tags[f"dvc_hash:{path}"] = dvc_hash(path) or "untracked"
     return tags | orchestration_tags()
@@ -27,11 +25,7 @@ def orchestration_tags() -> dict[str, str]:
         "prefect_flow_run_id": "IMAGEPIPE_FLOW_RUN_ID",
         "param_overrides": "IMAGEPIPE_PARAM_OVERRIDES",
     }
-    return {
-        tag: redact(os.environ[variable])
-        for tag, variable in variables.items()
-        if os.environ.get(variable)
-    }
+    return {tag: redact(os.environ[variable]) for tag, variable in variables.items() if os.environ.get(variable)}
 
 
 def dvc_hash(path: str, lock: Path = Path("dvc.lock")) -> str | None:
@@ -46,9 +40,7 @@ def dvc_hash(path: str, lock: Path = Path("dvc.lock")) -> str | None:
 
 def _git(*args: str) -> str:
     try:
-        return subprocess.run(
-            ["git", *args], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
 
@@ -56,7 +48,4 @@ def _git(*args: str) -> str:
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
-    return {
-        package: version(package)
-        for package in ("tensorflow", "keras", "mlflow", "numpy")
-    }
+    return {package: version(package) for package in ("tensorflow", "keras", "mlflow", "numpy")}

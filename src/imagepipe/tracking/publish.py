@@ -31,9 +31,7 @@ def log_keras_model(
         signature=infer_signature(example, output),
         input_example=example,
         registered_model_name=registered_name,
-        pip_requirements=[
-            f"{package}=={version}" for package, version in _versions().items()
-        ],
+        pip_requirements=[f"{package}=={version}" for package, version in _versions().items()],
     )
     return {
         "run_id": mlflow.active_run().info.run_id,
@@ -43,9 +41,7 @@ def log_keras_model(
     }
 
 
-def publish_classifier(
-    state: TrainingState, data: Path, registered_name: str, model_dir: Path, plots: Path
-) -> None:
+def publish_classifier(state: TrainingState, data: Path, registered_name: str, model_dir: Path, plots: Path) -> None:
     """Register the best checkpoint as a raw-pixel classifier, then publish it, its history and
     `mlflow.json` (the run and registered version) into the DVC outs."""
     images, _ = load_split(data, "val")

@@ -41,16 +41,12 @@ def promote_if_better(
     client = MlflowClient()
     client.set_model_version_tag(name, version, metric, repr(float(value)))
     if not data_valid:
-        return _decided(
-            name, version, Decision(False, "its data did not pass validation")
-        )
+        return _decided(name, version, Decision(False, "its data did not pass validation"))
     if not has_model_files(name, version):
         return _decided(
             name,
             version,
-            Decision(
-                False, "its model files are missing from the registry's artifact store"
-            ),
+            Decision(False, "its model files are missing from the registry's artifact store"),
         )
     current = champion(name)
     if current is not None and str(current.version) == str(version):
@@ -76,14 +72,8 @@ def promote_if_better(
                 ),
             )
     client.set_registered_model_alias(name, CHAMPION, str(version))
-    previous = (
-        f"champion v{current.version}'s {current.tags[metric]}"
-        if current
-        else "no previous champion"
-    )
-    return _decided(
-        name, version, Decision(True, f"{metric} {value:.4f} beats {previous}")
-    )
+    previous = f"champion v{current.version}'s {current.tags[metric]}" if current else "no previous champion"
+    return _decided(name, version, Decision(True, f"{metric} {value:.4f} beats {previous}"))
 
 
 def champion(name: str) -> ModelVersion | None:
@@ -145,7 +135,5 @@ def gate_run(
 def _decided(name: str, version: str, decision: Decision) -> Decision:
     verdict = "promoted to" if decision.promoted else "not promoted to"
     logger.info("%s v%s %s %s: %s", name, version, verdict, CHAMPION, decision.reason)
-    MlflowClient().set_model_version_tag(
-        name, version, "champion_decision", f"{verdict} {CHAMPION}: {decision.reason}"
-    )
+    MlflowClient().set_model_version_tag(name, version, "champion_decision", f"{verdict} {CHAMPION}: {decision.reason}")
     return decision

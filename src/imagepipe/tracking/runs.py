@@ -2,9 +2,9 @@
 
 import logging
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import keras
 import mlflow
@@ -53,9 +53,7 @@ def check_server(uri: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
 
 
 @contextmanager
-def training_run(
-    stage: str, state_dir: Path, params: dict, data_paths: list[str]
-) -> Iterator[mlflow.ActiveRun]:
+def training_run(stage: str, state_dir: Path, params: dict, data_paths: list[str]) -> Iterator[mlflow.ActiveRun]:
     """The stage's MLflow run; a run interrupted earlier (its id kept in state_dir) is resumed."""
     configure_tracking()
     end_abandoned_run(Path(state_dir) / "abandoned_mlflow_run_id")
@@ -99,9 +97,7 @@ class EpochMetrics(keras.callbacks.Callback):
     """Logs every Keras epoch metric to the active MLflow run, step = epoch."""
 
     def on_epoch_end(self, epoch, logs=None):
-        mlflow.log_metrics(
-            {key: float(value) for key, value in (logs or {}).items()}, step=epoch
-        )
+        mlflow.log_metrics({key: float(value) for key, value in (logs or {}).items()}, step=epoch)
 
 
 @contextmanager

@@ -19,9 +19,7 @@ class KerasFileModel(PythonModel):
         # As imagepipe.models.loading.load_keras, which this file cannot import: only .keras files,
         # and safe_mode refuses models that would run arbitrary code (Lambda layers) on load.
         if not path.endswith(".keras"):
-            raise ValueError(
-                f"{path} is not a .keras file: only .keras files are loaded (with safe_mode=True)"
-            )
+            raise ValueError(f"{path} is not a .keras file: only .keras files are loaded (with safe_mode=True)")
         self.model = keras.saving.load_model(path, safe_mode=True)
         config = context.model_config or {}
         self.input_scale = float(config.get("input_scale", 1.0))

@@ -56,10 +56,7 @@ def choose(
     """The settings for these GPUs; `distribute` and `mixed_precision` say what the model supports."""
     if not gpus:
         return Accelerator("cpu", (), False, "default", False)
-    tensor_cores = all(
-        gpu.compute_capability is not None and gpu.compute_capability >= TENSOR_CORES
-        for gpu in gpus
-    )
+    tensor_cores = all(gpu.compute_capability is not None and gpu.compute_capability >= TENSOR_CORES for gpu in gpus)
     return Accelerator(
         device="gpu",
         gpus=tuple(gpu.name for gpu in gpus),
@@ -88,15 +85,9 @@ def configure_accelerator(
         for gpu in physical
     ]
     chosen = choose(gpus, params, distribute, mixed_precision)
-    keras.mixed_precision.set_global_policy(
-        "mixed_float16" if chosen.mixed_precision else "float32"
-    )
+    keras.mixed_precision.set_global_policy("mixed_float16" if chosen.mixed_precision else "float32")
     devices = [device.name for device in tf.config.list_logical_devices("GPU")]
-    strategy = (
-        build_strategy(devices)
-        if chosen.strategy == "mirrored"
-        else tf.distribute.get_strategy()
-    )
+    strategy = build_strategy(devices) if chosen.strategy == "mirrored" else tf.distribute.get_strategy()
     if chosen.device == "cpu":
         logger.info("no GPU visible: training on the CPU in float32")
     else:
@@ -111,8 +102,4 @@ def configure_accelerator(
 
 def build_strategy(devices: list[str]) -> tf.distribute.Strategy:
     """MirroredStrategy over several devices; the default strategy for one."""
-    return (
-        tf.distribute.MirroredStrategy(devices)
-        if len(devices) > 1
-        else tf.distribute.get_strategy()
-    )
+    return tf.distribute.MirroredStrategy(devices) if len(devices) > 1 else tf.distribute.get_strategy()

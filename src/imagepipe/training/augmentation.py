@@ -53,18 +53,14 @@ def inverse_affine(
     return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
 
-def augment(
-    images: tf.Tensor, params: AugmentationParams, seed: tf.Tensor
-) -> tf.Tensor:
+def augment(images: tf.Tensor, params: AugmentationParams, seed: tf.Tensor) -> tf.Tensor:
     """A batch (n, height, width, channels), warped at random; seed is a stateless seed pair."""
     n, size = tf.shape(images)[0], tf.shape(images)[1:3]
     seeds = tf.random.experimental.stateless_split(seed, 5)
     rotation = math.radians(params.rotation_degrees)
     angle = tf.random.stateless_uniform([n], seeds[0], -rotation, rotation)
     zoom = tf.random.stateless_uniform([n], seeds[1], 1 - params.zoom, 1 + params.zoom)
-    extent = tf.constant([params.width_shift, params.height_shift]) * tf.cast(
-        size[::-1], tf.float32
-    )
+    extent = tf.constant([params.width_shift, params.height_shift]) * tf.cast(size[::-1], tf.float32)
     shift = tf.random.stateless_uniform([n, 2], seeds[2], -1.0, 1.0) * extent
     flip = (
         tf.cast(tf.random.stateless_uniform([n], seeds[3]) < 0.5, tf.float32)
@@ -81,9 +77,7 @@ def augment(
     )
 
 
-def augmented(
-    batches: tf.data.Dataset, params: AugmentationParams, seed: int
-) -> tf.data.Dataset:
+def augmented(batches: tf.data.Dataset, params: AugmentationParams, seed: int) -> tf.data.Dataset:
     """(images, labels) batches with the images warped; new draws every epoch, same draws every run."""
     keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     return tf.data.Dataset.zip(batches, keys).map(

@@ -11,9 +11,7 @@ from imagepipe.training.inputs import batches, load_split
 from imagepipe.training.state import TrainingState
 
 
-def optimizer(
-    params: TrainCnnParams, steps_per_epoch: int
-) -> keras.optimizers.Optimizer:
+def optimizer(params: TrainCnnParams, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """AdamW at learning_rate; for `cosine`, a linear warm-up from a tenth of it over warmup_epochs,
     then a cosine decay to zero at the last step (a one-cycle schedule: more accuracy per epoch)."""
     rate = params.learning_rate
@@ -41,9 +39,7 @@ def train_cnn(
         load_split(data, "train"),
         load_split(data, "val"),
     )
-    model = ARCHITECTURES[params.architecture](
-        x_train.shape[1:], y_train.shape[1], params.dropout_rate
-    )
+    model = ARCHITECTURES[params.architecture](x_train.shape[1:], y_train.shape[1], params.dropout_rate)
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=params.label_smoothing)
     model.compile(
         optimizer=optimizer(params, math.ceil(len(x_train) / params.batch_size)),

@@ -18,11 +18,7 @@ logger = logging.getLogger(__name__)
 def sample_images(images: np.ndarray, count: int | None, seed: int) -> np.ndarray:
     """A seeded random subset of count images (all of them when count is None or larger), as float32."""
     if count is not None and count < len(images):
-        images = images[
-            np.sort(
-                np.random.default_rng(seed).choice(len(images), count, replace=False)
-            )
-        ]
+        images = images[np.sort(np.random.default_rng(seed).choice(len(images), count, replace=False))]
     return np.asarray(images, np.float32)
 
 
@@ -60,9 +56,7 @@ def generator_callbacks(state: TrainingState) -> list[keras.callbacks.Callback]:
     """TrainingState's callbacks with its ModelCheckpoint, which would save the whole DCGAN,
     swapped for BestGenerator, which starts from the same best FID (a resumed run's)."""
     return [
-        BestGenerator(state, callback.best)
-        if isinstance(callback, keras.callbacks.ModelCheckpoint)
-        else callback
+        BestGenerator(state, callback.best) if isinstance(callback, keras.callbacks.ModelCheckpoint) else callback
         for callback in state.callbacks()
     ]
 

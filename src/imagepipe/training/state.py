@@ -21,18 +21,14 @@ def save_atomically(model: keras.Model, path: Path) -> None:
         replace_whole(path, model.save)
     except OSError as error:
         kept = "the previous one is kept" if path.exists() else "there was none before"
-        raise StageError(
-            f"could not save the checkpoint {path} ({error.strerror or error}); {kept}"
-        ) from error
+        raise StageError(f"could not save the checkpoint {path} ({error.strerror or error}); {kept}") from error
 
 
 def write_score(path: Path, monitor: str, value: float) -> None:
     """The score of the best checkpoint, written after it and replaced whole."""
     replace_whole(
         path,
-        lambda scratch: scratch.write_text(
-            json.dumps({"monitor": monitor, "value": float(value)})
-        ),
+        lambda scratch: scratch.write_text(json.dumps({"monitor": monitor, "value": float(value)})),
     )
 
 
@@ -41,9 +37,7 @@ class CheckpointOf(keras.callbacks.ModelCheckpoint):
     classifier while fit() trains its head on cached features; each save replaces the file
     whole, and the score it was saved for is written beside it."""
 
-    def __init__(
-        self, saved_model: keras.Model | None, score_path: Path, *args, **kwargs
-    ):
+    def __init__(self, saved_model: keras.Model | None, score_path: Path, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.saved_model, self.score_path = saved_model, Path(score_path)
 
@@ -69,12 +63,8 @@ class AtomicBackup(keras.callbacks.BackupAndRestore):
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
         replace_whole(self._weights_path, self.model.save_weights)
-        metadata = json.dumps(
-            {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        )
-        replace_whole(
-            self._training_metadata_path, lambda scratch: scratch.write_text(metadata)
-        )
+        metadata = json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen})
+        replace_whole(self._training_metadata_path, lambda scratch: scratch.write_text(metadata))
 
 
 class HistoryLog(keras.callbacks.CSVLogger):
@@ -89,19 +79,10 @@ class HistoryLog(keras.callbacks.CSVLogger):
         if self.first_epoch is None:
             self.first_epoch = epoch
             self.csv_file.flush()
-            with open(
-                self.filename, "r+", newline=""
-            ) as handle:  # in place: csv_file appends to it
+            with open(self.filename, "r+", newline="") as handle:  # in place: csv_file appends to it
                 rows = handle.read().splitlines(keepends=True)
                 handle.seek(0)
-                handle.writelines(
-                    rows[:1]
-                    + [
-                        row
-                        for row in rows[1:]
-                        if int(row.split(self.sep, 1)[0]) < epoch
-                    ]
-                )
+                handle.writelines(rows[:1] + [row for row in rows[1:] if int(row.split(self.sep, 1)[0]) < epoch])
                 handle.truncate()
 
 
@@ -112,18 +93,13 @@ class TrainingState:
         self.directory, self.monitor, self.mode = Path(directory), monitor, mode
         # State left by a run with other params or data must not be resumed into this one.
         fingerprint_path = self.directory / "fingerprint.json"
-        if (
-            fingerprint_path.exists()
-            and json.loads(fingerprint_path.read_text()) != fingerprint
-        ):
+        if fingerprint_path.exists() and json.loads(fingerprint_path.read_text()) != fingerprint:
             logger.warning(
                 "discarding %s: it belongs to a run with other params or data",
                 self.directory,
             )
             abandoned_run = self.directory / "mlflow_run_id"
-            abandoned_run = (
-                abandoned_run.read_text() if abandoned_run.exists() else None
-            )
+            abandoned_run = abandoned_run.read_text() if abandoned_run.exists() else None
             shutil.rmtree(self.directory)
             self.directory.mkdir(parents=True)
             if abandoned_run:  # tracking.training_run marks that MLflow run KILLED
@@ -134,9 +110,7 @@ class TrainingState:
         self.best_path = self.directory / "best.keras"
         self.score_path = self.directory / "best_score.json"
 
-    def callbacks(
-        self, saved_model: keras.Model | None = None
-    ) -> list[keras.callbacks.Callback]:
+    def callbacks(self, saved_model: keras.Model | None = None) -> list[keras.callbacks.Callback]:
         """saved_model: what the best checkpoint holds, when fit() trains only a part of it."""
         best = (
             json.loads(self.score_path.read_text())["value"]

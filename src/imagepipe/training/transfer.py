@@ -57,14 +57,10 @@ def frozen_features(backbone: Backbone, data: dict, batch_size: int, seed: int) 
     epoch: the head trains on these instead of running the base epoch after epoch.
     """
     pixels = keras.Input(data["input_shape"])
-    extractor = keras.Model(
-        pixels, backbone.base(backbone.adapt(pixels), training=False)
-    )
+    extractor = keras.Model(pixels, backbone.base(backbone.adapt(pixels), training=False))
     (x_train, y_train), (x_val, y_val) = data["arrays"]["train"], data["arrays"]["val"]
     features = {
-        split: extractor.predict(
-            np.asarray(images, np.float32), batch_size=256, verbose=0
-        )
+        split: extractor.predict(np.asarray(images, np.float32), batch_size=256, verbose=0)
         for split, images in (("train", x_train), ("val", x_val))
     }
     return {
@@ -83,9 +79,7 @@ def train_transfer(
 ) -> None:
     """Phase 1 (head on the frozen base), then phase 2 (fine-tuning the base's top); best epoch in state."""
     keras.utils.set_random_seed(seed)
-    model = classifier(
-        backbone, data["input_shape"], data["num_classes"], params, frozen=True
-    )
+    model = classifier(backbone, data["input_shape"], data["num_classes"], params, frozen=True)
     backbone.base.trainable = False
     head = head_of(model, backbone)
     compile_with(head, params.learning_rate)
@@ -121,9 +115,7 @@ def train_scratch(
 ) -> None:
     """The same architecture, newly initialised and all trainable, for as many epochs in total."""
     keras.utils.set_random_seed(seed)
-    model = classifier(
-        backbone.fresh(), data["input_shape"], data["num_classes"], params, frozen=False
-    )
+    model = classifier(backbone.fresh(), data["input_shape"], data["num_classes"], params, frozen=False)
     compile_with(model, params.learning_rate)
     fit_phase(
         model,
@@ -153,9 +145,7 @@ def load_task(directory: Path, batch_size: int, seed: int) -> dict:
 def held_out_accuracy(model_path: Path, test: tuple[np.ndarray, np.ndarray]) -> float:
     model = load_keras(model_path)
     images, labels = test
-    predicted = model.predict(
-        np.asarray(images, np.float32), batch_size=256, verbose=0
-    ).argmax(axis=1)
+    predicted = model.predict(np.asarray(images, np.float32), batch_size=256, verbose=0).argmax(axis=1)
     return float((predicted == labels.argmax(axis=1)).mean())
 
 
@@ -169,17 +159,13 @@ def compare(
 ) -> dict:
     """Train both models (states and callbacks keyed "transfer" and "scratch"); their test accuracies."""
     data = load_task(directory, params.batch_size, seed)
-    train_transfer(
-        backbone, data, params, seed, states["transfer"], callbacks["transfer"]
-    )
+    train_transfer(backbone, data, params, seed, states["transfer"], callbacks["transfer"])
     train_scratch(backbone, data, params, seed, states["scratch"], callbacks["scratch"])
     accuracies = {
-        f"{name}_test_accuracy": held_out_accuracy(state.best_path, data["test"])
-        for name, state in states.items()
+        f"{name}_test_accuracy": held_out_accuracy(state.best_path, data["test"]) for name, state in states.items()
     }
     comparison = accuracies | {
-        "transfer_gain": accuracies["transfer_test_accuracy"]
-        - accuracies["scratch_test_accuracy"]
+        "transfer_gain": accuracies["transfer_test_accuracy"] - accuracies["scratch_test_accuracy"]
     }
     logger.info(
         "test accuracy on %d images: transfer %.4f, from scratch %.4f",

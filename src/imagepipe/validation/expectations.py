@@ -47,13 +47,9 @@ def image_table(split: Split) -> pd.DataFrame:
 
 
 def class_table(labels: np.ndarray, class_names: list[str]) -> pd.DataFrame:
-    counts = np.bincount(
-        labels[(labels >= 0) & (labels < len(class_names))], minlength=len(class_names)
-    )
+    counts = np.bincount(labels[(labels >= 0) & (labels < len(class_names))], minlength=len(class_names))
     shares = counts / max(len(labels), 1)
-    return pd.DataFrame(
-        {"id": class_names, "count": counts, "share_ratio": shares * len(class_names)}
-    )
+    return pd.DataFrame({"id": class_names, "count": counts, "share_ratio": shares * len(class_names)})
 
 
 def image_suite(name: str, num_classes: int, image: ImageParams) -> gx.ExpectationSuite:
@@ -61,12 +57,8 @@ def image_suite(name: str, num_classes: int, image: ImageParams) -> gx.Expectati
     return gx.ExpectationSuite(
         name=name,
         expectations=[
-            E.ExpectTableRowCountToBeBetween(
-                min_value=1, description="the split has images"
-            ),
-            E.ExpectColumnValuesToNotBeNull(
-                column="label", description="every image has a label"
-            ),
+            E.ExpectTableRowCountToBeBetween(min_value=1, description="the split has images"),
+            E.ExpectColumnValuesToNotBeNull(column="label", description="every image has a label"),
             E.ExpectColumnValuesToBeInSet(
                 column="label",
                 value_set=list(range(num_classes)),
@@ -128,9 +120,7 @@ def class_suite(name: str, checks: ValidateParams) -> gx.ExpectationSuite:
     )
 
 
-def shift_suite(
-    train_labels: np.ndarray, num_classes: int, checks: ValidateParams
-) -> gx.ExpectationSuite:
+def shift_suite(train_labels: np.ndarray, num_classes: int, checks: ValidateParams) -> gx.ExpectationSuite:
     weights = np.bincount(
         train_labels[(train_labels >= 0) & (train_labels < num_classes)],
         minlength=num_classes,
@@ -196,17 +186,13 @@ def validate_dataset(
         definition = gx.ValidationDefinition(
             name=name,
             suite=context.suites.add(suite),
-            data=source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(
-                "whole"
-            ),
+            data=source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole"),
         )
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(
                 name=name,
                 validation_definitions=[context.validation_definitions.add(definition)],
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")]
-                if docs_dir
-                else [],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_dir else [],
                 result_format=RESULT_FORMAT,
             )
         )
@@ -225,11 +211,11 @@ def describe_failure(batch: str, result) -> str:
     """One line: which batch, what was expected, and the offending values or ids."""
     config, found = result.expectation_config, result.result
     if result.exception_info.get("raised_exception"):
-        return f"{batch}: {config.description}: could not be evaluated ({result.exception_info.get('exception_message')})"
-    if "observed_value" in found:
         return (
-            f"{batch}: {config.description}: observed {_short(found['observed_value'])}"
+            f"{batch}: {config.description}: could not be evaluated ({result.exception_info.get('exception_message')})"
         )
+    if "observed_value" in found:
+        return f"{batch}: {config.description}: observed {_short(found['observed_value'])}"
     column, rows = (
         config.kwargs["column"],
         found.get("partial_unexpected_index_list", []),
@@ -239,8 +225,7 @@ def describe_failure(batch: str, result) -> str:
         offenders = ", ".join(f"{row['id']}={_short(row[column])}" for row in rows)
     else:
         values = ", ".join(
-            f"{_short(item['value'])} ({item['count']}x)"
-            for item in found.get("partial_unexpected_counts", [])
+            f"{_short(item['value'])} ({item['count']}x)" for item in found.get("partial_unexpected_counts", [])
         )
         offenders = f"{column} values {values}; first image indices {', '.join(str(row['id']) for row in rows[:5])}"
     return f"{batch}: {config.description}: {count} of {total} rows fail ({offenders})"

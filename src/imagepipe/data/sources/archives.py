@@ -26,13 +26,9 @@ from pathlib import Path
 from imagepipe.core.errors import StageError
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
-MAX_UNPACKED_BYTES = (
-    4 << 30
-)  # 4 GiB: far above any course dataset, far below a zip bomb
+MAX_UNPACKED_BYTES = 4 << 30  # 4 GiB: far above any course dataset, far below a zip bomb
 ZIP_ALLOWED = "allowed: unencrypted files and folders with relative paths that stay inside the archive"
-TAR_ALLOWED = (
-    "allowed: files, folders and links with relative paths that stay inside the archive"
-)
+TAR_ALLOWED = "allowed: files, folders and links with relative paths that stay inside the archive"
 # By class name: Pythons before 3.11.4 lack these classes, and must still import this module.
 _TAR_REFUSALS = {
     "AbsolutePathError": "is an absolute path",
@@ -81,11 +77,7 @@ def file_sha256(path: Path) -> str:
 def single_root(folder: Path) -> Path:
     """The only folder inside folder when there is nothing else (hidden files and macOS's
     `__MACOSX` metadata aside), else folder itself."""
-    entries = [
-        child
-        for child in folder.iterdir()
-        if not child.name.startswith(".") and child.name != "__MACOSX"
-    ]
+    entries = [child for child in folder.iterdir() if not child.name.startswith(".") and child.name != "__MACOSX"]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
     return folder
@@ -99,9 +91,7 @@ def extract(archive: Path, target: Path) -> None:
     elif is_archive(archive):
         _extract_tar(archive, target)
     else:
-        raise ArchiveError(
-            f"{archive} is not an archive; allowed suffixes: {', '.join(ARCHIVE_SUFFIXES)}"
-        )
+        raise ArchiveError(f"{archive} is not an archive; allowed suffixes: {', '.join(ARCHIVE_SUFFIXES)}")
 
 
 def _publish(scratch: Path, target: Path) -> None:
@@ -137,11 +127,7 @@ def zip_member_problem(member: zipfile.ZipInfo, target: Path) -> str | None:
     normal = posixpath.normpath(name)
     if name.startswith("/") or _DRIVE.match(name):
         return "is an absolute path"
-    if (
-        normal == ".."
-        or normal.startswith("../")
-        or not (target / normal).resolve().is_relative_to(target.resolve())
-    ):
+    if normal == ".." or normal.startswith("../") or not (target / normal).resolve().is_relative_to(target.resolve()):
         return "would be written outside the archive's folder"
     if stat.S_ISLNK(member.external_attr >> 16):
         return "is a symbolic link"

@@ -51,16 +51,12 @@ class Resource:
     payload_sha256: str | None = None
 
 
-def fetch_all(
-    resources: list[Resource], sources: list[str], cache_dir: Path
-) -> tuple[str, dict[str, bytes]]:
+def fetch_all(resources: list[Resource], sources: list[str], cache_dir: Path) -> tuple[str, dict[str, bytes]]:
     """The first source that has every resource, and their decompressed, verified content."""
     failures = []
     for source in sources:
         try:
-            return source, {
-                res.filename: _fetch_one(res, source, cache_dir) for res in resources
-            }
+            return source, {res.filename: _fetch_one(res, source, cache_dir) for res in resources}
         # urllib3's errors come from reading the body (a read timeout, a connection cut short).
         except (
             DownloadError,
@@ -144,9 +140,7 @@ def _verified_content(path: Path, resource: Resource) -> bytes:
         return _gunzip(data, path) if compressed else data
     expected = f"expected {resource.sha256}"
     if resource.payload_sha256 is None:
-        raise DownloadError(
-            f"checksum mismatch for {path}: sha256 is {digest}, {expected}"
-        )
+        raise DownloadError(f"checksum mismatch for {path}: sha256 is {digest}, {expected}")
     payload = _gunzip(data, path, digest) if compressed else data
     payload_digest = hashlib.sha256(payload).hexdigest()
     if payload_digest != resource.payload_sha256:
@@ -162,6 +156,4 @@ def _gunzip(data: bytes, path: Path, digest: str | None = None) -> bytes:
         return gzip.decompress(data)
     except (EOFError, OSError, zlib.error) as error:
         mismatch = f"sha256 {digest} does not match and " if digest else ""
-        raise DownloadError(
-            f"{path} is truncated or corrupt: {mismatch}it does not decompress ({error})"
-        ) from None
+        raise DownloadError(f"{path} is truncated or corrupt: {mismatch}it does not decompress ({error})") from None

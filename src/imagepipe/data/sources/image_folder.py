@@ -60,10 +60,7 @@ def resolve_source(source: str | None, cache_dir: Path) -> tuple[Path, dict]:
 def split_folders(root: Path) -> dict[str, Path] | None:
     """The train and test folders under root, or None when root holds the class folders."""
     children = {child.name.lower(): child for child in root.iterdir() if child.is_dir()}
-    found = {
-        split: next((children[n] for n in names if n in children), None)
-        for split, names in SPLIT_NAMES.items()
-    }
+    found = {split: next((children[n] for n in names if n in children), None) for split, names in SPLIT_NAMES.items()}
     if all(found.values()):
         return found
     return None
@@ -86,9 +83,7 @@ def class_names(folders: list[Path]) -> list[str]:
     return names
 
 
-def read_folder(
-    folder: Path, names: list[str], size: tuple[int, int, int], skip_unreadable: bool
-) -> FolderImages:
+def read_folder(folder: Path, names: list[str], size: tuple[int, int, int], skip_unreadable: bool) -> FolderImages:
     """Every image under folder/<class name>/, converted to size (height, width, channels)."""
     images, labels, unreadable = [], [], []
     for label, name in enumerate(names):
@@ -115,9 +110,7 @@ def read_folder(
 
 def _read_image(path: Path, height: int, width: int, channels: int) -> np.ndarray:
     if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ImageFolderError(
-            f"not an image file; allowed suffixes: {', '.join(IMAGE_SUFFIXES)}"
-        )
+        raise ImageFolderError(f"not an image file; allowed suffixes: {', '.join(IMAGE_SUFFIXES)}")
     try:
         with Image.open(path) as image:
             image.load()

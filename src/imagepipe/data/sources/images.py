@@ -10,11 +10,7 @@ def fit_image(image: Image.Image, height: int, width: int, channels: int) -> np.
     """A PIL image (any mode, any size) as a uint8 array of shape (height, width, channels)."""
     if image.mode not in ("L", "RGB"):
         # Palette, alpha and 16-bit images go through RGB so transparency does not turn black.
-        image = (
-            image.convert("RGBA").convert("RGB")
-            if "A" in image.getbands()
-            else image.convert("RGB")
-        )
+        image = image.convert("RGBA").convert("RGB") if "A" in image.getbands() else image.convert("RGB")
     image = image.convert(PIL_MODES[channels])
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.BILINEAR)
@@ -28,9 +24,7 @@ def fit_array(images: np.ndarray, height: int, width: int, channels: int) -> np.
     if images.shape[1:] == (height, width, channels):
         return images
     if images.shape[1:3] == (height, width):
-        return (
-            np.repeat(images, channels, axis=-1) if channels == 3 else _to_gray(images)
-        )
+        return np.repeat(images, channels, axis=-1) if channels == 3 else _to_gray(images)
     mode = PIL_MODES[images.shape[-1]]
     return np.stack(
         [

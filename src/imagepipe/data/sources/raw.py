@@ -32,19 +32,13 @@ def build_raw(
 ) -> Loaded:
     """The train and test splits, class names and provenance of the dataset that data names."""
     if data.dataset in specs:
-        train, test, names, manifest = _load_idx(
-            specs[data.dataset], data.source, cache_dir / data.dataset
-        )
+        train, test, names, manifest = _load_idx(specs[data.dataset], data.source, cache_dir / data.dataset)
     elif data.dataset == "digits":
         train, test, names, manifest = _load_digits(data.test_fraction, seed)
     else:
-        train, test, names, manifest = _load_image_folder(
-            data, image, seed, cache_dir / "image_folder"
-        )
+        train, test, names, manifest = _load_image_folder(data, image, seed, cache_dir / "image_folder")
     size = (image.height, image.width, image.channels)
-    train, test = (
-        Split(fit_array(split.images, *size), split.labels) for split in (train, test)
-    )
+    train, test = (Split(fit_array(split.images, *size), split.labels) for split in (train, test))
     train = train.subset(
         stratified_subset(
             train.labels,
@@ -72,10 +66,7 @@ def build_raw(
 def _load_idx(spec: IdxSpec, source: str | None, cache_dir: Path) -> Loaded:
     sources = [source] if source else list(spec.sources)
     used, payloads = fetch_all(spec.resources, sources, cache_dir)
-    arrays = {
-        res.filename: parse_idx(payloads[res.filename], res.filename)
-        for res in spec.resources
-    }
+    arrays = {res.filename: parse_idx(payloads[res.filename], res.filename) for res in spec.resources}
     train = Split(
         arrays[spec.train_images.filename],
         arrays[spec.train_labels.filename].astype(np.int64),
@@ -99,9 +90,7 @@ def _load_digits(test_fraction: float, seed: int) -> Loaded:
     # The 8x8 images hold 0..16; scale to the 0..255 of every other dataset.
     images = np.rint(digits.images * (255 / 16)).astype(np.uint8)
     labels = digits.target.astype(np.int64)
-    train_index, test_index = stratified_split(
-        labels, test_fraction, seed, "digits into train and test"
-    )
+    train_index, test_index = stratified_split(labels, test_fraction, seed, "digits into train and test")
     train, test = (
         Split(images[train_index], labels[train_index]),
         Split(images[test_index], labels[test_index]),
@@ -114,17 +103,14 @@ def _load_digits(test_fraction: float, seed: int) -> Loaded:
     )
 
 
-def _load_image_folder(
-    data: DataParams, image: ImageParams, seed: int, cache_dir: Path
-) -> Loaded:
+def _load_image_folder(data: DataParams, image: ImageParams, seed: int, cache_dir: Path) -> Loaded:
     root, provenance = resolve_source(data.source, cache_dir)
     size = (image.height, image.width, image.channels)
     folders = split_folders(root)
     names = class_names(list(folders.values()) if folders else [root])
     if folders:
         train_read, test_read = (
-            read_folder(folders[split], names, size, data.skip_unreadable)
-            for split in ("train", "test")
+            read_folder(folders[split], names, size, data.skip_unreadable) for split in ("train", "test")
         )
         train, test = (
             Split(train_read.images, train_read.labels),
@@ -133,9 +119,7 @@ def _load_image_folder(
         unreadable = train_read.unreadable + test_read.unreadable
     else:
         read = read_folder(root, names, size, data.skip_unreadable)
-        train_index, test_index = stratified_split(
-            read.labels, data.test_fraction, seed, f"{root} into train and test"
-        )
+        train_index, test_index = stratified_split(read.labels, data.test_fraction, seed, f"{root} into train and test")
         train, test = (
             Split(read.images[train_index], read.labels[train_index]),
             Split(read.images[test_index], read.labels[test_index]),
