@@ -9,16 +9,13 @@ import argparse
 import logging
 from pathlib import Path
 
-import mlflow
-
 from imagepipe.core.cli import run_stage
 from imagepipe.core.params import load_params
-from imagepipe.tracking.provenance import dvc_hash
 from imagepipe.tracking.publish import publish_classifier
-from imagepipe.tracking.runs import EpochMetrics, training_run
+from imagepipe.tracking.runs import EpochMetrics
+from imagepipe.tracking.session import TrainingSetup, training_session
 from imagepipe.training.accelerator import configure_accelerator
 from imagepipe.training.cnn import train_cnn
-from imagepipe.training.state import TrainingState
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +30,16 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     accelerator, strategy = configure_accelerator(params.accelerator)
-    section = params.train_cnn.model_dump()
-    data_key = str(args.data)
-    state = TrainingState(
-        args.state_dir, "val_accuracy", "max", {"params": section, "seed": params.seed, "data": dvc_hash(data_key)}
+    setup = TrainingSetup(
+        "train_cnn",
+        args.state_dir,
+        "val_accuracy",
+        "max",
+        params.train_cnn.model_dump(),
+        params.seed,
+        {"data": str(args.data)},
     )
-    with training_run("train_cnn", state.directory, {"train_cnn": section, "seed": params.seed}, [data_key]):
-        mlflow.set_tags(accelerator.tags())
+    with training_session(setup, accelerator.tags()) as state:
         if not state.fit_finished:  # a crash after fit() ended: only publishing is left
             with strategy.scope():
                 train_cnn(args.data, params.train_cnn, params.seed, state, [EpochMetrics()])

@@ -11,16 +11,15 @@ import logging
 import shutil
 from pathlib import Path
 
-import mlflow
 import numpy as np
 
 from imagepipe.core.cli import run_stage
 from imagepipe.core.files import write_json
 from imagepipe.core.params import load_params
 from imagepipe.models.loading import load_keras
-from imagepipe.tracking.provenance import dvc_hash
 from imagepipe.tracking.publish import log_keras_model
-from imagepipe.tracking.runs import EpochMetrics, training_run
+from imagepipe.tracking.runs import EpochMetrics
+from imagepipe.tracking.session import TrainingSetup, training_session
 from imagepipe.training.accelerator import configure_accelerator
 from imagepipe.training.gan import train_gan
 from imagepipe.training.state import TrainingState
@@ -48,19 +47,17 @@ def main() -> None:
     # One device, float32: the GAN's own train_step averages its losses per device, which a
     # MirroredStrategy would sum across GPUs, and it does no loss scaling for float16.
     accelerator, _ = configure_accelerator(params.accelerator, distribute=False, mixed_precision=False)
-    section, data_key, feature_key = params.train_gan.model_dump(), str(args.data), str(args.feature_model)
-    # Another feature model measures FID on another scale: such state must not be resumed.
-    fingerprint = {
-        "params": section,
-        "seed": params.seed,
-        "data": dvc_hash(data_key),
-        "feature_model": dvc_hash(feature_key),
-    }
-    state = TrainingState(args.state_dir, "fid", "min", fingerprint)
-    with training_run(
-        "train_gan", state.directory, {"train_gan": section, "seed": params.seed}, [data_key, feature_key]
-    ):
-        mlflow.set_tags(accelerator.tags())
+    # Another feature model measures FID on another scale: state from it must not be resumed.
+    setup = TrainingSetup(
+        "train_gan",
+        args.state_dir,
+        "fid",
+        "min",
+        params.train_gan.model_dump(),
+        params.seed,
+        {"data": str(args.data), "feature_model": str(args.feature_model)},
+    )
+    with training_session(setup, accelerator.tags()) as state:
         classifier = load_keras(args.feature_model)
         if not state.fit_finished:
             train_gan(args.data, params.train_gan, params.seed, classifier, state, [EpochMetrics()])

@@ -22,9 +22,9 @@ from imagepipe.core.cli import run_stage
 from imagepipe.core.files import write_json
 from imagepipe.core.params import Params, load_params
 from imagepipe.models.backbones import build_backbone
-from imagepipe.tracking.provenance import dvc_hash
 from imagepipe.tracking.publish import publish_classifier
-from imagepipe.tracking.runs import EpochMetrics, training_run
+from imagepipe.tracking.runs import EpochMetrics
+from imagepipe.tracking.session import TrainingSetup, training_session
 from imagepipe.training.accelerator import Accelerator, configure_accelerator
 from imagepipe.training.state import TrainingState
 from imagepipe.training.transfer import ScratchMetrics, compare
@@ -55,25 +55,19 @@ def main() -> None:
 def train_and_publish(args: argparse.Namespace, params: Params, accelerator: Accelerator) -> None:
     section = params.train_transfer
     backbone = build_backbone(section.backbone, section.weights, section.input_size, args.backbone_model)
-    data_key, backbone_key = str(args.data), str(args.backbone_model)
-    fingerprint = {
-        "params": section.model_dump(),
-        "seed": params.seed,
-        "data": dvc_hash(data_key),
-        "backbone": dvc_hash(backbone_key),
-    }
-    state = TrainingState(args.state_dir, "val_accuracy", "max", fingerprint)
-    states = {
-        "transfer": state,
-        "scratch": TrainingState(args.state_dir / "scratch", "val_accuracy", "max", fingerprint),
-    }
-    with training_run(
+    setup = TrainingSetup(
         "train_transfer",
-        state.directory,
-        {"train_transfer": section.model_dump(), "seed": params.seed},
-        [data_key, backbone_key],
-    ):
-        mlflow.set_tags({"backbone": section.backbone, "weights": section.weights, **accelerator.tags()})
+        args.state_dir,
+        "val_accuracy",
+        "max",
+        section.model_dump(),
+        params.seed,
+        {"data": str(args.data), "backbone": str(args.backbone_model)},
+    )
+    tags = {"backbone": section.backbone, "weights": section.weights, **accelerator.tags()}
+    with training_session(setup, tags) as state:
+        scratch = TrainingState(args.state_dir / "scratch", "val_accuracy", "max", setup.fingerprint())
+        states = {"transfer": state, "scratch": scratch}
         comparison = compare(
             backbone,
             args.data,
