@@ -20,17 +20,14 @@ def course_cnn(input_shape: tuple, num_classes: int, dropout_rate: float) -> ker
 
 
 def batchnorm_cnn(input_shape: tuple, num_classes: int, dropout_rate: float) -> keras.Model:
-    """Three conv blocks (32/64/128 filters) with batch norm, then dropout around Dense 128.
-
-    Measured on Fashion-MNIST, 2 CPU cores, batch 128: ~3,500 images/s and 91.0% test accuracy
-    after 6 epochs, where the course CNN needs 10 epochs for the same accuracy.
-    """
+    """Three conv blocks (32/64/128 filters) with batch norm, then dropout around Dense 128: the
+    course's accuracy in fewer epochs (figures in BENCHMARKS.md, `make bench`)."""
     inputs = keras.Input(input_shape, name="pixels")
     x = inputs
     for filters in (32, 64, 128):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
         # Keras's default momentum (0.99) averages over ~100 steps and lags weights that move
-        # fast in a short run: 21% test accuracy after the first epoch, where 0.9 gives 85%.
+        # fast in a short run: the first epochs' moving statistics would be stale; 0.9 follows.
         x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.ReLU()(x)
         x = layers.MaxPooling2D()(x)
