@@ -1,6 +1,7 @@
 # `make run`: set up and run the pipeline. `make test`: set up and run the tests.
+# Inner loop: `make test-quick` (no slow tests), `make lint`, `make docs`.
 # `make bench`: the course's recipes beside the project's stages; writes BENCHMARKS.md.
-# Both work offline: Python packages come from the configured package index, Fashion-MNIST
+# All work offline: Python packages come from the configured package index, Fashion-MNIST
 # from Debian's dataset-fashion-mnist package.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,15 +10,19 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+# The tested package set, pinned with hashes (`make lock` regenerates both from pyproject.toml).
+# GPU hosts: `make setup LOCK=lock/requirements-gpu.txt`.
+LOCK ?= lock/requirements.txt
 
-.PHONY: setup dataset run test bench clean
+.PHONY: setup dataset run test test-quick lint docs bench lock clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 # Installs Debian's Fashion-MNIST when it is missing and apt is there; otherwise the download
@@ -31,13 +36,34 @@ run: setup dataset
 	dvc repro
 
 # One worker per core (at most 4), a test file per worker: the suite is mostly waiting on
-# processes it starts, so two workers on two cores take about 3/4 of the serial time.
+# processes it starts, so two workers on two cores take less time than one.
 test: setup dataset
 	pytest -n auto --maxprocesses 4 --dist loadfile
 
-# Measures the committed project in a clean clone (about 20 minutes on 2 cores).
+# The inner loop: everything but the tests marked slow (real pipelines, servers, workers).
+test-quick: setup dataset
+	pytest -n auto --maxprocesses 4 --dist loadfile -m "not slow"
+
+lint: setup
+	ruff format --check .
+	ruff check .
+	mypy
+
+# NO_MKDOCS_2_WARNING: Material's notice about MkDocs 2, printed on every build, is not ours.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict
+
+# Measures the committed project in a clean clone.
 bench: setup dataset
 	python -m bench
 
+# Re-resolves the locks after a change to pyproject.toml's dependencies (needs the package index).
+# Pins already in a lock are kept; `make lock PIP_COMPILE_FLAGS=--upgrade` moves to the newest.
+PIP_COMPILE := pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	--strip-extras $(PIP_COMPILE_FLAGS)
+lock: setup
+	$(PIP_COMPILE) --extra dev -o lock/requirements.txt pyproject.toml
+	$(PIP_COMPILE) --extra dev --extra gpu -o lock/requirements-gpu.txt pyproject.toml
+
 clean:
-	rm -rf $(VENV) data/raw data/validation/docs data/validation/result.json data/processed
+	rm -rf $(VENV) site data/raw data/validation/docs data/validation/result.json data/processed

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imagepipe.core.params import AugmentationParams
+from imagepipe.core.sections import AugmentationParams
 from imagepipe.data.preprocessing import normalize, one_hot
 from imagepipe.data.sources.idx import parse_idx
 from imagepipe.training.inputs import batches

@@ -17,35 +17,52 @@ def render(r: dict) -> str:
             else f"< {project['seconds_to_target'] / course['fit_s']:.2f}× the time"
         )
     else:
-        course_time, time_ratio = f"≤ {course_to_target:.0f} s", ratio(project["seconds_to_target"], course_to_target)
-    augment_ratio = r["project_augmentation"]["img_per_s"] / r["course_augmentation"]["imagedatagenerator_img_per_s"]
+        course_time = f"≤ {course_to_target:.0f} s"
+        time_ratio = ratio(project["seconds_to_target"], course_to_target)
+    augmentation = r["course_augmentation"]
+    augment_ratio = r["project_augmentation"]["img_per_s"] / augmentation["imagedatagenerator_img_per_s"]
     up_to_date = r["up_to_date"]
-    flow_extra = up_to_date["prefect_flow"]["median_seconds"] - up_to_date["dvc_repro"]["median_seconds"]
+    dvc_seconds = up_to_date["dvc_repro"]["median_seconds"]
+    flow_seconds = up_to_date["prefect_flow"]["median_seconds"]
+    flow_extra = flow_seconds - dvc_seconds
     cnn_accuracy = r["pipeline_metrics"]["cnn"]["test_accuracy"]
-    gan_seconds = stages["train_gan"]["seconds"]
+    gan, gan_seconds = r["gan"], stages["train_gan"]["seconds"]
+    project_epochs = len(project["epochs"])
     lines = [
         "# Benchmarks",
         "",
-        f"`make bench` on {r['machine']['cpu']} ({r['machine']['cores']} cores), TensorFlow {r['machine']['tensorflow']},",
+        f"`make bench` on {r['machine']['cpu']} ({r['machine']['cores']} cores), "
+        f"TensorFlow {r['machine']['tensorflow']},",
         f"{r['date']}, commit {r['clone']['commit'][:10]}; {r['bench_seconds'] / 60:.1f} minutes in all. The course's",
         "recipes (`seed_cnn.py`, `seed_augment.py`) ran in the same run on the same machine. Raw figures:",
         "`benchmarks.json`.",
         "",
         "## CNN training: the course's recipe vs the project's default",
         "",
-        f"Course: `seed_cnn.py {course['epochs']:.0f}` (batch 64, Adam). Project: `train_cnn`'s own code and the default",
-        f"params, with the schedule fitted to {len(project['epochs'])} epochs for the time to {project['target']:.0%}; the full default",
-        f"({r['params']['train_cnn']['epochs']} epochs) is the pipeline's CNN below. Project seconds include each epoch's validation pass.",
+        f"Course: `seed_cnn.py {course['epochs']:.0f}` (batch 64, Adam). "
+        "Project: `train_cnn`'s own code and the default",
+        f"params, with the schedule fitted to {project_epochs} epochs "
+        f"for the time to {project['target']:.0%}; the full default",
+        f"({r['params']['train_cnn']['epochs']} epochs) is the pipeline's CNN below. "
+        "Project seconds include each epoch's validation pass.",
         "",
         "| | course | project | ratio |",
         "|---|---|---|---|",
-        f"| training images/s | {course['img_per_s']:,.0f} | {project['train_images_per_s']:,.0f} | {project['train_images_per_s'] / course['img_per_s']:.2f}× |",
-        f"| seconds to {project['target']:.0%} test accuracy | {course_time} | {seconds(project['seconds_to_target'])} | {time_ratio} |",
-        f"| test accuracy at the end | {course['test_acc']:.2%} ({course['epochs']:.0f} epochs, {course['fit_s']:.0f} s) | {project['test_accuracy']:.2%} ({len(project['epochs'])} epochs, {project['epochs'][-1]['seconds']:.0f} s) | |",
-        f"| MFLOP per training image (conv + dense) | {course['training_mflops_per_image']:.1f} | {project['training_mflops_per_image']:.1f} | |",
-        f"| achieved GFLOP/s | {course_gflops:.0f} | {project['gflops']:.0f} | {project['gflops'] / course_gflops:.2f}× |",
-        f"| share of the matmul peak ({peak:.0f} GFLOP/s) | {course_gflops / peak:.0%} | {project['gflops'] / peak:.0%} | |",
-        f"| the pipeline's CNN, full default | | {cnn_accuracy:.2%} test accuracy, {stages['train_cnn']['seconds']:.0f} s | |",
+        f"| training images/s | {course['img_per_s']:,.0f} | {project['train_images_per_s']:,.0f} "
+        f"| {project['train_images_per_s'] / course['img_per_s']:.2f}× |",
+        f"| seconds to {project['target']:.0%} test accuracy | {course_time} "
+        f"| {seconds(project['seconds_to_target'])} | {time_ratio} |",
+        f"| test accuracy at the end "
+        f"| {course['test_acc']:.2%} ({course['epochs']:.0f} epochs, {course['fit_s']:.0f} s) "
+        f"| {project['test_accuracy']:.2%} ({project_epochs} epochs, {project['epochs'][-1]['seconds']:.0f} s) | |",
+        f"| MFLOP per training image (conv + dense) | {course['training_mflops_per_image']:.1f} "
+        f"| {project['training_mflops_per_image']:.1f} | |",
+        f"| achieved GFLOP/s | {course_gflops:.0f} | {project['gflops']:.0f} "
+        f"| {project['gflops'] / course_gflops:.2f}× |",
+        f"| share of the matmul peak ({peak:.0f} GFLOP/s) | {course_gflops / peak:.0%} "
+        f"| {project['gflops'] / peak:.0%} | |",
+        f"| the pipeline's CNN, full default | "
+        f"| {cnn_accuracy:.2%} test accuracy, {stages['train_cnn']['seconds']:.0f} s | |",
         "",
         "Project test accuracy after each epoch of the short run: "
         + ", ".join(f"{e['test_accuracy']:.2%} at {e['seconds']:.0f} s" for e in project["epochs"])
@@ -53,15 +70,18 @@ def render(r: dict) -> str:
         "",
         "## Augmentation input pipeline (no model; 60,000 images, batch 256, the course's settings)",
         "",
-        "| ImageDataGenerator | course's Keras layers in tf.data | project (one fused warp) | project / ImageDataGenerator |",
+        "| ImageDataGenerator | course's Keras layers in tf.data "
+        "| project (one fused warp) | project / ImageDataGenerator |",
         "|---|---|---|---|",
-        f"| {r['course_augmentation']['imagedatagenerator_img_per_s']:,.0f} img/s | {r['course_augmentation']['tfdata_layers_img_per_s']:,.0f} img/s | {r['project_augmentation']['img_per_s']:,.0f} img/s | {augment_ratio:.1f}× |",
+        f"| {augmentation['imagedatagenerator_img_per_s']:,.0f} img/s "
+        f"| {augmentation['tfdata_layers_img_per_s']:,.0f} img/s "
+        f"| {r['project_augmentation']['img_per_s']:,.0f} img/s | {augment_ratio:.1f}× |",
         "",
         "## The pipeline up to date (median of 3 runs, each a fresh process)",
         "",
         "| `dvc repro` | Prefect flow (`pipeline()`, local server) | flow − dvc |",
         "|---|---|---|",
-        f"| {up_to_date['dvc_repro']['median_seconds']:.2f} s | {up_to_date['prefect_flow']['median_seconds']:.2f} s | {flow_extra:.2f} s |",
+        f"| {dvc_seconds:.2f} s | {flow_seconds:.2f} s | {flow_extra:.2f} s |",
         "",
         "## Full default `dvc repro` from a clean clone, stage by stage",
         "",
@@ -77,10 +97,13 @@ def render(r: dict) -> str:
         "",
         "## Transfer: head training on cached features vs the frozen backbone every epoch",
         "",
-        "| backbone | epochs | every epoch (s) | cached features (s) | speed-up | best val accuracy (every epoch / cached) |",
+        "| backbone | epochs | every epoch (s) | cached features (s) | speed-up "
+        "| best val accuracy (every epoch / cached) |",
         "|---|---|---|---|---|---|",
         *(
-            f"| {t['backbone']} | {t['epochs']} | {t['every_epoch']:.1f} | {t['cached']:.1f} | {t['every_epoch'] / t['cached']:.1f}× | {t['every_epoch_val_accuracy']:.2%} / {t['cached_val_accuracy']:.2%} |"
+            f"| {t['backbone']} | {t['epochs']} | {t['every_epoch']:.1f} | {t['cached']:.1f} "
+            f"| {t['every_epoch'] / t['cached']:.1f}× "
+            f"| {t['every_epoch_val_accuracy']:.2%} / {t['cached_val_accuracy']:.2%} |"
             for t in r["transfer"]
         ),
         "",
@@ -89,8 +112,10 @@ def render(r: dict) -> str:
         "",
         "## GAN",
         "",
-        f"{r['gan']['images']:,} images × {r['gan']['epochs']} epochs, batch {r['gan']['batch_size']}: {gan_seconds:.0f} s for the stage,",
-        f"{gan_seconds / r['gan']['epochs']:.0f} s per epoch including its per-epoch FID; test FID {r['pipeline_metrics']['gan']['test_fid']:.1f}.",
+        f"{gan['images']:,} images × {gan['epochs']} epochs, batch {gan['batch_size']}: "
+        f"{gan_seconds:.0f} s for the stage,",
+        f"{gan_seconds / gan['epochs']:.0f} s per epoch including its per-epoch FID; "
+        f"test FID {r['pipeline_metrics']['gan']['test_fid']:.1f}.",
         "",
         "## Targets (issue 5)",
         "",
@@ -113,8 +138,8 @@ def render(r: dict) -> str:
         target("augmentation ≥ 5× ImageDataGenerator", f"{augment_ratio:.1f}×", augment_ratio >= 5),
         target(
             "`dvc repro` up to date ≤ 2 s",
-            f"{up_to_date['dvc_repro']['median_seconds']:.2f} s",
-            up_to_date["dvc_repro"]["median_seconds"] <= 2,
+            f"{dvc_seconds:.2f} s",
+            dvc_seconds <= 2,
         ),
         target("the Prefect flow ≤ 5 s more", f"{flow_extra:.2f} s", flow_extra <= 5),
         "",

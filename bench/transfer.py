@@ -6,7 +6,7 @@ from pathlib import Path
 
 import keras
 
-from imagepipe.core.params import TrainTransferParams
+from imagepipe.core.sections import TrainTransferParams
 from imagepipe.models.backbones import build_backbone
 from imagepipe.models.transfer import classifier, compile_with, head_of
 from imagepipe.training.transfer import frozen_features, load_task

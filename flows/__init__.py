@@ -1,1 +1,1 @@
-"""Prefect 3 orchestration of the `dvc.yaml` pipeline (see the README's Prefect section)."""
+"""Prefect 3 orchestration of the `dvc.yaml` pipeline (docs/orchestration.md)."""

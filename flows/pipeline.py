@@ -1,6 +1,6 @@
 """The DVC pipeline as a Prefect flow: one task per stage of `dvc.yaml`, independent stages at once.
 
-Each task is `dvc repro --single-item <stage>` (see flows/dvc_commands.py), so a flow run
+Each task is `dvc repro --single-item <stage>` (see imagepipe/orchestration/dvc_commands.py), so a flow run
 leaves the workspace, dvc.lock and the cache as `dvc repro` would. Stages that `dvc status`
 reports up to date, with nothing upstream to run, finish at once in the state `Skipped`
 without starting DVC. Training stages (`train_*`) each hold a GPU of this host while they run.

@@ -61,7 +61,8 @@ def write_predictions(path: Path, actual: np.ndarray, predicted: np.ndarray, cla
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["index", "actual", "predicted"])
-        writer.writerows((i, class_names[a], class_names[p]) for i, (a, p) in enumerate(zip(actual, predicted)))
+        pairs = enumerate(zip(actual, predicted, strict=True))
+        writer.writerows((i, class_names[a], class_names[p]) for i, (a, p) in pairs)
 
 
 def main() -> None:

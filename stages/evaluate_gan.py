@@ -29,10 +29,10 @@ from imagepipe.core.cli import run_stage
 from imagepipe.core.errors import StageError
 from imagepipe.core.files import read_json, write_json
 from imagepipe.core.params import load_params
-from imagepipe.models.gan import feature_extractor, fid, sample_grid
+from imagepipe.models.gan_quality import feature_extractor, fid, sample_grid
 from imagepipe.models.heads import FEATURE_LAYER
 from imagepipe.models.loading import load_keras
-from imagepipe.tracking.registry import CHAMPION, champion, gate_run
+from imagepipe.tracking.registry import CHAMPION, Decision, champion, gate_run
 from imagepipe.tracking.runs import resumed_run
 from imagepipe.training.inputs import load_split
 
@@ -52,7 +52,8 @@ def evaluate(
     """(FID of num_samples generated vs as many test images, a grid of the first 16 generated)."""
     if num_samples > len(test_images):
         raise StageError(
-            f"train_gan.fid_samples is {num_samples} but the test split has {len(test_images)} images; set it to at most {len(test_images)}"
+            f"train_gan.fid_samples is {num_samples} but the test split has {len(test_images)} images; "
+            f"set it to at most {len(test_images)}"
         )
     # seed + 1: other noise than train_gan's, which chose the best epoch by FID on its samples.
     noise = np.random.default_rng(seed + 1).standard_normal((num_samples, generator.input_shape[-1])).astype(np.float32)
@@ -80,7 +81,7 @@ def rescore_champion(name: str, extractor_id: str, score: Callable[[keras.Model]
     client.set_model_version_tag(name, current.version, EXTRACTOR_TAG, extractor_id)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--model-dir", type=Path, required=True, help="e.g. models/gan")
@@ -91,43 +92,56 @@ def main() -> None:
     parser.add_argument("--validation", type=Path, required=True, help="validate's summary.json for that data")
     parser.add_argument("--metrics", type=Path, required=True, help="e.g. metrics/gan.json")
     parser.add_argument("--plots", type=Path, required=True, help="e.g. plots/gan")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def write_outputs(metrics_path: Path, plots: Path, metrics: dict, figure: Figure) -> None:
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(metrics_path, metrics)
+    plots.mkdir(parents=True, exist_ok=True)
+    figure.savefig(plots / "samples.png", dpi=80)
+
+
+def gate_generator(
+    model_dir: Path,
+    feature_model: Path,
+    validation: Path,
+    test_fid: float,
+    score: Callable[[keras.Model], float],
+) -> Decision:
+    """Tag the new version with its extractor, rescore the champion if it had another, then gate."""
+    extractor_id = hashlib.md5(feature_model.read_bytes()).hexdigest()
+    name, version = (read_json(model_dir / "mlflow.json")[key] for key in ("registered_model", "version"))
+    rescore_champion(name, extractor_id, score)
+    MlflowClient().set_model_version_tag(name, version, EXTRACTOR_TAG, extractor_id)
+    return gate_run(model_dir, validation, CHAMPION_METRIC, test_fid, higher_is_better=False)
+
+
+def main() -> None:
+    args = parse_args()
     params = load_params(args.params)
     generator = load_keras(args.model_dir / "best.keras")
     extractor = feature_extractor(load_keras(args.feature_model))
-    test_fid, figure = evaluate(
-        generator,
-        extractor,
-        load_split(args.data, "test")[0],
-        params.train_gan.fid_samples,
-        params.seed,
-        params.evaluate.batch_size,
-    )
+    test_images = load_split(args.data, "test")[0]
+
+    def score(model: keras.Model) -> tuple[float, Figure]:
+        samples, batch_size = params.train_gan.fid_samples, params.evaluate.batch_size
+        return evaluate(model, extractor, test_images, samples, params.seed, batch_size)
+
+    test_fid, figure = score(generator)
     metrics = {
         CHAMPION_METRIC: test_fid,
         "fid_samples": params.train_gan.fid_samples,
         "feature_extractor": f"{args.feature_model} (layer {FEATURE_LAYER})",
     }
-    args.metrics.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.metrics, metrics)
-    args.plots.mkdir(parents=True, exist_ok=True)
-    figure.savefig(args.plots / "samples.png", dpi=80)
+    write_outputs(args.metrics, args.plots, metrics, figure)
     with resumed_run(args.model_dir / "mlflow.json"):
         mlflow.log_metric(CHAMPION_METRIC, test_fid)
         mlflow.log_artifact(str(args.metrics), artifact_path="metrics")
         mlflow.log_figure(figure, "plots/samples.png")
-        extractor_id = hashlib.md5(args.feature_model.read_bytes()).hexdigest()
-        test_images = load_split(args.data, "test")[0]
-        name, version = (read_json(args.model_dir / "mlflow.json")[key] for key in ("registered_model", "version"))
-        rescore_champion(
-            name,
-            extractor_id,
-            lambda champion: evaluate(
-                champion, extractor, test_images, params.train_gan.fid_samples, params.seed, params.evaluate.batch_size
-            )[0],
+        decision = gate_generator(
+            args.model_dir, args.feature_model, args.validation, test_fid, lambda champion: score(champion)[0]
         )
-        MlflowClient().set_model_version_tag(name, version, EXTRACTOR_TAG, extractor_id)
-        decision = gate_run(args.model_dir, args.validation, CHAMPION_METRIC, test_fid, higher_is_better=False)
     logger.info(
         "%s: test FID %.2f on %d samples; champion: %s",
         args.model_dir.name,

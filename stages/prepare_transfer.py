@@ -16,9 +16,7 @@ from pathlib import Path
 import pooch
 
 from imagepipe.core.cli import run_stage
-from imagepipe.core.params import (
-    load_params,
-)
+from imagepipe.core.params import load_params
 from imagepipe.data.transfer_task import prepare_task, write_task
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 """train_cnn: the image classifier, trained on `data/processed/` with augmentation.
 
 Two architectures: `course`, the course's CNN (3×Conv2D 32/64/64, max-pooling, Dense 64),
-and `batchnorm`, the default: three conv blocks with batch norm, dropout around Dense 128. The best epoch by validation accuracy becomes `models/cnn/best.keras` (pixels in
-[0, 1] in, class probabilities out) and the registered MLflow model `cnn` (raw pixels in).
+and `batchnorm`, the default: three conv blocks with batch norm, dropout around Dense 128.
+The best epoch by validation accuracy becomes `models/cnn/best.keras` (pixels in [0, 1] in,
+class probabilities out) and the registered MLflow model `cnn` (raw pixels in).
 """
 
 import argparse

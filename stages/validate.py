@@ -16,7 +16,7 @@ from imagepipe.core.cli import run_stage
 from imagepipe.core.files import write_json
 from imagepipe.core.params import load_params
 from imagepipe.data.storage import load_raw
-from imagepipe.validation.expectations import Report, validate_dataset
+from imagepipe.validation.runner import Report, validate_dataset
 from imagepipe.validation.summary import ValidationFailed, summarize
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,9 @@ def write_offline_index(docs: Path, report: Report) -> Path:
     failures = "".join(f"<li>{html.escape(line)}</li>" for line in report.failures) or "<li>none</li>"
     index = docs / "results.html"
     index.write_text(
-        f"<!doctype html><title>Data validation</title><h1>Data validation</h1><h2>Failures</h2><ul>{failures}</ul><h2>Validation results</h2><ul>{''.join(rows)}</ul>\n"
+        "<!doctype html><title>Data validation</title><h1>Data validation</h1>"
+        f"<h2>Failures</h2><ul>{failures}</ul>"
+        f"<h2>Validation results</h2><ul>{''.join(rows)}</ul>\n"
     )
     return index
 
@@ -57,7 +59,8 @@ def main() -> None:
     if not report.success:
         details = "\n  ".join(report.failures)
         raise ValidationFailed(
-            f"data validation failed ({len(report.failures)} expectation(s)); see {args.out / 'docs' / 'index.html'}:\n  {details}"
+            f"data validation failed ({len(report.failures)} expectation(s)); "
+            f"see {args.out / 'docs' / 'index.html'}:\n  {details}"
         )
     logger.info("all expectations met on %d train and %d test images", len(train.labels), len(test.labels))
 

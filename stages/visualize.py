@@ -31,13 +31,15 @@ def read_predictions(path: Path) -> tuple[list[str], list[str]]:
 
 
 def grid_titles(actual: list[str], predicted: list[str]) -> list[str]:
-    return [f"GT: {a} / PR: {p}" for a, p in zip(actual, predicted)]
+    return [f"GT: {a} / PR: {p}" for a, p in zip(actual, predicted, strict=True)]
 
 
 def gt_vs_pr_grid(images: np.ndarray, actual: list[str], predicted: list[str], rows: int, columns: int) -> Figure:
     figure = Figure(figsize=(2.3 * columns, 2.5 * rows))
     axes = figure.subplots(rows, columns, squeeze=False)
-    for axis, image, title, a, p in zip(axes.flat, images, grid_titles(actual, predicted), actual, predicted):
+    samples = list(zip(images, grid_titles(actual, predicted), actual, predicted, strict=True))
+    # The grid may have more cells than samples: the spare cells are blanked below.
+    for axis, (image, title, a, p) in zip(axes.flat, samples, strict=False):
         axis.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
         wrong = a != p
         axis.set_title(title, fontsize=8, color=WRONG if wrong else "black")
@@ -83,7 +85,7 @@ def curves_figure(history_csv: Path) -> Figure:
     figure = Figure(figsize=(5 * len(keys), 3.5))
     axes = figure.subplots(1, len(keys), squeeze=False)
     epochs = [int(row["epoch"]) + 1 for row in rows]
-    for axis, key in zip(axes.flat, keys):
+    for axis, key in zip(axes.flat, keys, strict=True):
         for name in (key, f"val_{key}"):
             if name in rows[0]:
                 axis.plot(epochs, [float(row[name]) for row in rows], marker="o", label=name)

@@ -1,12 +1,14 @@
-"""The server log check of tests/servers.py: service tracebacks fail a test, offline noise does not."""
+"""The server log check of tests/helpers/servers.py: service tracebacks fail a test, offline noise does not."""
 
 import pytest
 
 from tests.helpers.servers import ServerLog, service_tracebacks, tracebacks
 
+# A backslash at the end of a line joins it to the next: the log keeps the server's long lines.
 SCHEDULER_FAILURE = """01:53:25.590 | ERROR   | docket.dependencies - schedule_recent_deployments()
 Traceback (most recent call last):
-  File "/venv/lib/python3.11/site-packages/prefect/server/services/scheduler.py", line 348, in schedule_recent_deployments
+  File "/venv/lib/python3.11/site-packages/prefect/server/services/scheduler.py", line 348, \
+in schedule_recent_deployments
     inserted_runs = await models.deployments._insert_scheduled_flow_runs(
   File "/venv/lib/python3.11/site-packages/sqlalchemy/ext/hybrid.py", line 1851, in prop
     raise exc.InvalidRequestError(

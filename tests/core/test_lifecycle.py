@@ -11,7 +11,10 @@ import psutil
 import pytest
 
 ROOT = Path(__file__).parents[2]
-STAGE = "from imagepipe.core.lifecycle import die_with_caller; import time; die_with_caller(); print('ready', flush=True); time.sleep(600)"
+STAGE = (
+    "from imagepipe.core.lifecycle import die_with_caller; import time; "
+    "die_with_caller(); print('ready', flush=True); time.sleep(600)"
+)
 CALLER = "import subprocess, sys; subprocess.run(sys.argv[1:])"  # dvc, as far as the stage can tell
 
 

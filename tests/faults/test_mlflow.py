@@ -105,8 +105,9 @@ def test_an_unreachable_tracking_server_fails_the_stage_before_training(tmp_path
         stage_command(tmp_path, 3), cwd=tmp_path, env=stage_env(uri), capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 1 and time.monotonic() - start < 60
+    port = uri.rsplit(":", 1)[1]
     assert (
-        f"error: the MLflow tracking server http://***@127.0.0.1:{uri.rsplit(':', 1)[1]} does not answer (ConnectionError)"
+        f"error: the MLflow tracking server http://***@127.0.0.1:{port} does not answer (ConnectionError)"
         in result.stderr
     )
     assert "s3cret" not in result.stdout + result.stderr

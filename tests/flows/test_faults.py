@@ -23,7 +23,7 @@ from tests.helpers.prefect import BIN, PrefectServer, worker
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 # train_a sleeps until released, so that it can be killed mid-run; it stops with its parent,
-# as every project stage does (stages.common.cli.run_stage).
+# as every project stage does (imagepipe.core.cli.run_stage).
 SLOW_WORK = """
 import os, sys, time
 from pathlib import Path

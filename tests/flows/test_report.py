@@ -29,6 +29,7 @@ def test_links_and_overrides_show_no_credentials(monkeypatch):
     assert mlflow_ui() == "https://***@mlflow.example:5000"
     overrides = ["data.source=http://u:s3cret@mirror.example/mnist/", "train_cnn.epochs=2"]
     assert header("nightly", overrides) == (
-        "# Pipeline run `nightly`\n\nParams overrides: `data.source=http://***@mirror.example/mnist/`, `train_cnn.epochs=2`\n\n"
+        "# Pipeline run `nightly`\n\n"
+        "Params overrides: `data.source=http://***@mirror.example/mnist/`, `train_cnn.epochs=2`\n\n"
     )
     assert header("nightly", []).endswith("Params overrides: none\n\n")

@@ -12,8 +12,9 @@ import yaml
 from mlflow import MlflowClient
 
 from imagepipe.core.errors import StageError
-from imagepipe.core.params import TrainGanParams
-from imagepipe.models.gan import DCGAN, feature_extractor, frechet_distance, generator
+from imagepipe.core.sections import TrainGanParams
+from imagepipe.models.gan import DCGAN, generator
+from imagepipe.models.gan_quality import feature_extractor, frechet_distance
 from imagepipe.training.gan import train_gan
 from imagepipe.training.state import TrainingState
 from stages import evaluate_gan
@@ -58,7 +59,7 @@ def test_one_train_step_updates_both_networks():
     before = [w.numpy().copy() for w in (gan.generator.trainable_weights[0], gan.discriminator.trainable_weights[0])]
     losses = gan.train_step(np.random.default_rng(0).random((8, 28, 28, 1), np.float32))
     after = [w.numpy() for w in (gan.generator.trainable_weights[0], gan.discriminator.trainable_weights[0])]
-    assert all(not np.allclose(old, new) for old, new in zip(before, after))
+    assert all(not np.allclose(old, new) for old, new in zip(before, after, strict=True))
     assert set(losses) == {"d_loss", "g_loss"} and all(np.isfinite(float(value)) for value in losses.values())
 
 

@@ -3,7 +3,7 @@ import csv
 import keras
 import pytest
 
-from imagepipe.core.params import TrainCnnParams
+from imagepipe.core.sections import TrainCnnParams
 from imagepipe.models.cnn import ARCHITECTURES
 from imagepipe.training.cnn import train_cnn
 from imagepipe.training.state import TrainingState

@@ -13,7 +13,8 @@ from keras import layers
 from keras.src.backend import config as keras_config
 from keras.src.utils import file_utils
 
-from imagepipe.core.params import TrainTransferParams, parse_params
+from imagepipe.core.params import parse_params
+from imagepipe.core.sections import TrainTransferParams
 from imagepipe.data.transfer_task import (
     TooFewImages,
     few_labels,
@@ -90,7 +91,7 @@ def mobilenet_weights() -> keras.Model:
 
 def assert_same_weights(model: keras.Model, reference: keras.Model) -> None:
     assert len(model.weights) == len(reference.weights)
-    for ours, theirs in zip(model.get_weights(), reference.get_weights()):
+    for ours, theirs in zip(model.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_array_equal(ours, theirs)
 
 
@@ -310,7 +311,8 @@ def test_head_trained_on_cached_features_is_the_classifiers_own_head(transfer_da
     np.testing.assert_allclose(
         model.predict(images, verbose=0), head.predict(features, verbose=0), rtol=1e-5, atol=1e-6
     )
-    assert all(np.array_equal(before, after) for before, after in zip(base_before, backbone.base.get_weights()))
+    base_after = backbone.base.get_weights()
+    assert all(np.array_equal(before, after) for before, after in zip(base_before, base_after, strict=True))
     cached = np.concatenate([batch for batch, _ in transfer_training.frozen_features(backbone, data, 8, 0)["val"]])
     np.testing.assert_allclose(cached, features, rtol=1e-5, atol=1e-6)
 

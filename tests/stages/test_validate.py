@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from imagepipe.data.storage import Split, save_raw
-from imagepipe.validation.expectations import validate_dataset
+from imagepipe.validation.runner import validate_dataset
 from tests.helpers.data import balanced_labels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,8 +74,8 @@ def test_nan_and_out_of_range_pixels_and_wrong_shape(make_params):
     test = Split(test.images[:, :27], test.labels)
     failures = "\n".join(check(make_params, train, test).failures)
     assert (
-        "train_images: no missing (NaN) pixels: 1 of 300 rows fail (missing_pixels values 1 (1x); first image indices 5)"
-        in failures
+        "train_images: no missing (NaN) pixels: 1 of 300 rows fail "
+        "(missing_pixels values 1 (1x); first image indices 5)" in failures
     )
     assert "train_images: pixel values within [0, 255]" in failures and "300 (1x)" in failures
     assert "test_images: image height is 28: 120 of 120 rows fail" in failures

@@ -9,8 +9,13 @@ from imagepipe.tracking.session import TrainingSetup, training_session
 
 def setup(tmp_path, **changes) -> TrainingSetup:
     values = {
-        "stage": "train_toy", "state_dir": tmp_path / ".state/toy", "monitor": "val_accuracy", "mode": "max",
-        "section": {"epochs": 2}, "seed": 7, "inputs": {"data": "data/processed"},
+        "stage": "train_toy",
+        "state_dir": tmp_path / ".state/toy",
+        "monitor": "val_accuracy",
+        "mode": "max",
+        "section": {"epochs": 2},
+        "seed": 7,
+        "inputs": {"data": "data/processed"},
     }
     return TrainingSetup(**{**values, **changes})
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from imagepipe.core.params import AcceleratorParams
+from imagepipe.core.sections import AcceleratorParams
 from imagepipe.models.cnn import batchnorm_cnn
 from imagepipe.training.accelerator import Gpu, choose, configure_accelerator
 

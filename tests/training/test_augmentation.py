@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from imagepipe.core.params import AugmentationParams
+from imagepipe.core.sections import AugmentationParams
 from imagepipe.training.augmentation import (
     augment,
     augmented,

@@ -6,141 +6,39 @@ allowed.
 """
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    NonNegativeInt,
-    PositiveInt,
     ValidationError,
-    model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails
 
 from imagepipe.core.errors import StageError
+from imagepipe.core.sections import (
+    AcceleratorParams,
+    DataParams,
+    EvaluateParams,
+    ImageParams,
+    PrepareTransferParams,
+    PreprocessParams,
+    Section,
+    TrainCnnParams,
+    TrainGanParams,
+    TrainTransferParams,
+    ValidateParams,
+    VisualizeParams,
+)
 
 
 class ParamsError(StageError):
     """`params.yaml` is missing, malformed, or has a key with a value that is not allowed."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-def _refuse_bool(value: Any) -> Any:
-    """Strict mode does not reach Literal: Literal[1, 3] alone takes true, which equals 1."""
-    if isinstance(value, bool):
-        raise PydanticCustomError("int_type", "Input should be a valid integer")
-    return value
-
-
-class ImageParams(_Section):
-    height: PositiveInt
-    width: PositiveInt
-    channels: Annotated[Literal[1, 3], BeforeValidator(_refuse_bool)]
-
-
-class DataParams(_Section):
-    dataset: Literal["fashion_mnist", "mnist", "digits", "image_folder"]
-    source: str | None = Field(description="URL, directory or file:// URL replacing the defaults")
-    max_train_images: PositiveInt | None
-    max_test_images: PositiveInt | None
-    test_fraction: float = Field(gt=0, lt=1, description="held out when a dataset has no test split")
-    skip_unreadable: bool
-
-
-class ValidateParams(_Section):
-    min_images_per_class: PositiveInt
-    min_class_share_ratio: float = Field(ge=0, le=1)
-    max_class_share_ratio: float = Field(ge=1)
-    max_kl_divergence: float = Field(gt=0)
-
-
-class PreprocessParams(_Section):
-    validation_split: float = Field(gt=0, lt=1)
-    dtype: Literal["float16", "float32"]
-
-
-class AugmentationParams(_Section):
-    enabled: bool
-    rotation_degrees: float = Field(ge=0, le=180)
-    zoom: float = Field(ge=0, lt=1)
-    width_shift: float = Field(ge=0, lt=1)
-    height_shift: float = Field(ge=0, lt=1)
-    horizontal_flip: bool
-
-
-class TrainCnnParams(_Section):
-    architecture: Literal["course", "batchnorm"]
-    epochs: PositiveInt
-    batch_size: PositiveInt
-    learning_rate: float = Field(gt=0)
-    schedule: Literal["constant", "cosine"]
-    warmup_epochs: NonNegativeInt
-    weight_decay: float = Field(ge=0)
-    label_smoothing: float = Field(ge=0, lt=1)
-    dropout_rate: float = Field(ge=0, lt=1)
-    augmentation: AugmentationParams
-
-    @model_validator(mode="after")
-    def _warmup_within_epochs(self) -> "TrainCnnParams":
-        if self.warmup_epochs >= self.epochs:
-            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be less than epochs ({self.epochs})")
-        return self
-
-
-class TrainGanParams(_Section):
-    latent_dim: PositiveInt
-    epochs: PositiveInt
-    batch_size: PositiveInt
-    max_images: PositiveInt | None
-    learning_rate: float = Field(gt=0)
-    beta_1: float = Field(ge=0, lt=1)
-    fid_samples: PositiveInt
-
-
-class PrepareTransferParams(_Section):
-    dataset: Literal["fashion_mnist", "mnist", "digits", "image_folder"]
-    source: str | None
-    test_fraction: float = Field(gt=0, lt=1)
-    labels_per_class: PositiveInt
-
-
-class TrainTransferParams(_Section):
-    backbone: Literal["pipeline_cnn", "inception_v3", "mobilenet_v2", "efficientnet_b0", "resnet50"]
-    weights: str = Field(description="imagenet, none, or a path to a weights file (keras.applications backbones)")
-    input_size: PositiveInt
-    epochs: PositiveInt
-    fine_tune_epochs: int = Field(ge=0)
-    fine_tune_layers: int = Field(ge=0)
-    batch_size: PositiveInt
-    learning_rate: float = Field(gt=0)
-    fine_tune_learning_rate: float = Field(gt=0)
-    dropout_rate: float = Field(ge=0, lt=1)
-    dense_units: PositiveInt
-
-
-class EvaluateParams(_Section):
-    batch_size: PositiveInt
-
-
-class VisualizeParams(_Section):
-    rows: PositiveInt
-    columns: PositiveInt
-
-
-class AcceleratorParams(_Section):
-    mixed_precision: bool = Field(description="mixed_float16 on GPUs with compute capability >= 7.0; never on the CPU")
-    memory_growth: bool
-
-
-class Params(_Section):
-    seed: int = Field(ge=0)
+class Params(Section):
+    seed: int = Field(ge=0, description="seed of every subset, split and shuffle")
     accelerator: AcceleratorParams
     image: ImageParams
     data: DataParams
@@ -176,14 +74,14 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         raise ParamsError(f"{source} is invalid:\n  " + "\n  ".join(problems)) from None
 
 
-def _describe(problem: dict[str, Any], raw: dict[str, Any]) -> str:
+def _describe(problem: ErrorDetails, raw: dict[str, Any]) -> str:
     location = [str(part) for part in problem["loc"]]
     key = ".".join(location)
     if problem["type"] == "extra_forbidden":
         allowed = ", ".join(_allowed_keys(location[:-1]))
         return f"{key}: unknown key; allowed keys here: {allowed}"
     if problem["type"] == "missing":
-        return f"{key}: missing; every key is required (see the README's params table)"
+        return f"{key}: missing; every key is required (see the docs' params reference)"
     got = problem.get("input")
     return f"{key}: {problem['msg']} (got {got!r})"
 
@@ -192,5 +90,9 @@ def _allowed_keys(parent: list[str]) -> list[str]:
     model: type[BaseModel] = Params
     for part in parent:
         field = next(f for name, f in model.model_fields.items() if (f.alias or name) == part)
-        model = field.annotation
+        section = field.annotation
+        # pydantic reports unknown keys only inside sections, and every section is a model.
+        if not (isinstance(section, type) and issubclass(section, BaseModel)):
+            raise TypeError(f"params key {part!r} is typed {section!r}, not a section model with keys")
+        model = section
     return [field.alias or name for name, field in model.model_fields.items()]

@@ -16,7 +16,8 @@ def stratified_split(labels: np.ndarray, held_out: float | int, seed: int, what:
     try:
         kept, held = train_test_split(indices, test_size=held_out, stratify=labels, random_state=seed)
     except ValueError as error:
-        counts = dict(zip(*np.unique(labels, return_counts=True)))
+        classes, sizes = np.unique(labels, return_counts=True)
+        counts = dict(zip(classes, sizes, strict=True))
         raise SplitError(f"cannot split {what} by class ({error}); images per class: {counts}") from None
     return np.sort(kept), np.sort(held)
 

@@ -8,16 +8,11 @@ import numpy as np
 
 from imagepipe.core.errors import StageError
 from imagepipe.core.files import atomic_directory, write_json
-from imagepipe.core.params import (
-    DataParams,
-    ImageParams,
-    PrepareTransferParams,
-    ValidateParams,
-)
+from imagepipe.core.sections import DataParams, ImageParams, PrepareTransferParams, ValidateParams
 from imagepipe.data.preprocessing import normalize, one_hot
 from imagepipe.data.sources.raw import build_raw
 from imagepipe.data.storage import Split
-from imagepipe.validation.expectations import validate_dataset
+from imagepipe.validation.runner import validate_dataset
 from imagepipe.validation.summary import ValidationFailed, summarize
 
 logger = logging.getLogger(__name__)
@@ -80,7 +75,8 @@ def prepare_task(
     if not report.success:
         details = "\n  ".join(report.failures)
         raise ValidationFailed(
-            f"the transfer task ({section.dataset}) failed validation ({len(report.failures)} expectation(s)):\n  {details}"
+            f"the transfer task ({section.dataset}) failed validation "
+            f"({len(report.failures)} expectation(s)):\n  {details}"
         )
     return TransferTask(splits, class_names, summarize(report, splits, class_names))
 

@@ -61,7 +61,8 @@ class Backbone:
         expected = tuple(self.base.input_shape[1:])
         if tuple(pixels.shape[1:]) != expected:
             raise BackboneError(
-                f"the task's images are {tuple(pixels.shape[1:])} but {self.name} takes {expected}; make data/transfer and the CNN with the same `image` params"
+                f"the task's images are {tuple(pixels.shape[1:])} but {self.name} takes {expected}; "
+                "make data/transfer and the CNN with the same `image` params"
             )
         return pixels
 
@@ -88,7 +89,8 @@ def build_backbone(name: str, weights: str, input_size: int, backbone_model: Pat
     if name == PIPELINE_CNN:
         if weights != "none":
             raise BackboneError(
-                f"train_transfer.weights is {weights!r}, but backbone pipeline_cnn takes its weights from {backbone_model}; set weights: none"
+                f"train_transfer.weights is {weights!r}, but backbone pipeline_cnn takes its weights "
+                f"from {backbone_model}; set weights: none"
             )
         return Backbone(name, pipeline_backbone(backbone_model), None)
     return Backbone(name, application_backbone(name, weights, input_size), input_size)
@@ -128,7 +130,8 @@ def resolve_weights(weights: str) -> str | None:
     path = Path(weights).expanduser()
     if not path.is_file():
         raise BackboneError(
-            f"train_transfer.weights: no weights file at {path}; allowed: imagenet, none, or the path of a .weights.h5, .h5 or .keras file"
+            f"train_transfer.weights: no weights file at {path}; allowed: imagenet, none, "
+            "or the path of a .weights.h5, .h5 or .keras file"
         )
     return str(path)
 

@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from imagepipe.core.params import TrainTransferParams
+from imagepipe.core.sections import TrainTransferParams
 from imagepipe.models.backbones import Backbone
 from imagepipe.models.heads import probabilities
 
@@ -29,7 +29,10 @@ def classifier(
 
 
 def head_of(model: keras.Model, backbone: Backbone) -> keras.Model:
-    """The layers the classifier applies after its base, as a model over the base's output (the same layers and weights)."""
+    """The layers the classifier applies after its base, as a model over the base's output.
+
+    The head shares the classifier's layers and weights: training it trains the classifier.
+    """
     features = keras.Input(backbone.base.output.shape[1:], name="features")
     x = features
     for layer in model.layers[model.layers.index(backbone.base) + 1 :]:

@@ -56,6 +56,17 @@ def repro_stage(
     pull: `dvc repro --pull`, which restores the stage from the default remote's run cache when
     it ran elsewhere with the same code, params and data.
     """
+    process = _start_repro(root, name, env, pull)
+    outcome, tail = _follow_output(process, log)
+    if process.wait() != 0:
+        raise StageFailed(
+            f"stage '{name}' failed (exit code {process.returncode}); its last output:\n" + "\n".join(tail)
+        )
+    return outcome
+
+
+def _start_repro(root: Path, name: str, env: dict[str, str], pull: bool) -> subprocess.Popen[str]:
+    """`dvc repro --single-item name` in root, its stderr merged into a line-buffered stdout."""
     command = [
         *_dvc_command(),
         "--wait-for-lock",
@@ -65,7 +76,7 @@ def repro_stage(
         *(["--pull"] if pull else []),
     ]
     # die_with_parent: a crashed or killed flow run takes its dvc (and so the stage) with it.
-    process = subprocess.Popen(
+    return subprocess.Popen(
         command,
         cwd=root,
         env=_environment(env),
@@ -75,6 +86,13 @@ def repro_stage(
         bufsize=1,
         preexec_fn=die_with_parent,
     )
+
+
+def _follow_output(process: subprocess.Popen[str], log: Callable[[str], None]) -> tuple[str, deque[str]]:
+    """Pass each output line to log until the process closes its output; return the outcome its
+    lines report (`ran` unless DVC says it skipped or restored the stage) and the last lines."""
+    if process.stdout is None:
+        raise ValueError("the dvc process was started without stdout=PIPE, so its output cannot be followed")
     tail: deque[str] = deque(maxlen=ERROR_LINES)
     outcome = "ran"
     for line in process.stdout:
@@ -82,11 +100,7 @@ def repro_stage(
         tail.append(line)
         log(line)
         outcome = next((key for key, pattern in OUTCOMES.items() if pattern.search(line)), outcome)
-    if process.wait() != 0:
-        raise StageFailed(
-            f"stage '{name}' failed (exit code {process.returncode}); its last output:\n" + "\n".join(tail)
-        )
-    return outcome
+    return outcome, tail
 
 
 def apply_overrides(root: Path, overrides: list[str]) -> None:

@@ -23,6 +23,13 @@ def log_keras_model(
     model_config: dict,
 ) -> dict:
     """Log keras_file as a pyfunc model with signature and input example, and register it."""
+    # The model and its registered version belong to the training run: without one, they would
+    # be logged to no run and the returned reference could not name it.
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError(
+            f"log_keras_model({keras_file}) needs an active MLflow run; call it inside the stage's training run"
+        )
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=str(SERVING_CODE),
@@ -34,7 +41,7 @@ def log_keras_model(
         pip_requirements=[f"{package}=={version}" for package, version in _versions().items()],
     )
     return {
-        "run_id": mlflow.active_run().info.run_id,
+        "run_id": run.info.run_id,
         "model_uri": info.model_uri,
         "registered_model": registered_name,
         "version": str(info.registered_model_version),

@@ -49,31 +49,39 @@ def promote_if_better(
             Decision(False, "its model files are missing from the registry's artifact store"),
         )
     current = champion(name)
-    if current is not None and str(current.version) == str(version):
-        return _decided(name, version, Decision(True, "already the champion"))
-    if current is not None:
-        if metric not in current.tags:
-            return _decided(
-                name,
-                version,
-                Decision(
-                    False,
-                    f"champion v{current.version} has no {metric} tag to compare with; promote by hand",
-                ),
-            )
-        champion_value = float(current.tags[metric])
-        if not better(value, champion_value, higher_is_better):
-            return _decided(
-                name,
-                version,
-                Decision(
-                    False,
-                    f"{metric} {value:.4f} does not beat champion v{current.version}'s {champion_value:.4f}",
-                ),
-            )
+    settled = _settled_by_champion(current, version, metric, value, higher_is_better)
+    if settled is not None:
+        return _decided(name, version, settled)
     client.set_registered_model_alias(name, CHAMPION, str(version))
     previous = f"champion v{current.version}'s {current.tags[metric]}" if current else "no previous champion"
     return _decided(name, version, Decision(True, f"{metric} {value:.4f} beats {previous}"))
+
+
+def _settled_by_champion(
+    current: ModelVersion | None,
+    version: str,
+    metric: str,
+    value: float,
+    higher_is_better: bool,
+) -> Decision | None:
+    """The decision when the current champion settles it (it is this version already, it cannot
+    be compared with, or it is not beaten); None when the version should become the champion."""
+    if current is None:
+        return None
+    if str(current.version) == str(version):
+        return Decision(True, "already the champion")
+    if metric not in current.tags:
+        return Decision(
+            False,
+            f"champion v{current.version} has no {metric} tag to compare with; promote by hand",
+        )
+    champion_value = float(current.tags[metric])
+    if not better(value, champion_value, higher_is_better):
+        return Decision(
+            False,
+            f"{metric} {value:.4f} does not beat champion v{current.version}'s {champion_value:.4f}",
+        )
+    return None
 
 
 def champion(name: str) -> ModelVersion | None:

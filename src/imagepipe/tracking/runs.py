@@ -84,7 +84,7 @@ def end_abandoned_run(id_file: Path) -> None:
 
 
 def flatten(values: dict, prefix: str = "") -> dict[str, object]:
-    flat = {}
+    flat: dict[str, object] = {}
     for key, value in values.items():
         if isinstance(value, dict):
             flat |= flatten(value, f"{prefix}{key}.")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from imagepipe.core.params import AcceleratorParams
+from imagepipe.core.sections import AcceleratorParams
 
 logger = logging.getLogger(__name__)
 TENSOR_CORES = (

@@ -11,7 +11,7 @@ import math
 
 import tensorflow as tf
 
-from imagepipe.core.params import AugmentationParams
+from imagepipe.core.sections import AugmentationParams
 
 
 def is_enabled(params: AugmentationParams) -> bool:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import keras
 
-from imagepipe.core.params import TrainCnnParams
+from imagepipe.core.sections import TrainCnnParams
 from imagepipe.models.cnn import ARCHITECTURES
 from imagepipe.training.inputs import batches, load_split
 from imagepipe.training.state import TrainingState

@@ -7,8 +7,9 @@ import keras
 import numpy as np
 
 from imagepipe.core.errors import StageError
-from imagepipe.core.params import TrainGanParams
-from imagepipe.models.gan import DCGAN, GanMonitor, feature_extractor
+from imagepipe.core.sections import TrainGanParams
+from imagepipe.models.gan import DCGAN
+from imagepipe.models.gan_quality import GanMonitor, feature_extractor
 from imagepipe.training.inputs import load_split
 from imagepipe.training.state import TrainingState, save_atomically, write_score
 
@@ -25,7 +26,8 @@ def sample_images(images: np.ndarray, count: int | None, seed: int) -> np.ndarra
 def fid_images(images: np.ndarray, count: int, split: str) -> np.ndarray:
     if count > len(images):
         raise StageError(
-            f"train_gan.fid_samples is {count} but the {split} split has {len(images)} images; set it to at most {len(images)}"
+            f"train_gan.fid_samples is {count} but the {split} split has {len(images)} images; "
+            f"set it to at most {len(images)}"
         )
     return np.asarray(images[:count], np.float32)
 

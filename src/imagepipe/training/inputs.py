@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from imagepipe.core.files import read_json
-from imagepipe.core.params import AugmentationParams
+from imagepipe.core.sections import AugmentationParams
 from imagepipe.training.augmentation import augmented, is_enabled
 
 AUTOTUNE = tf.data.AUTOTUNE

@@ -98,8 +98,8 @@ class TrainingState:
                 "discarding %s: it belongs to a run with other params or data",
                 self.directory,
             )
-            abandoned_run = self.directory / "mlflow_run_id"
-            abandoned_run = abandoned_run.read_text() if abandoned_run.exists() else None
+            run_id_path = self.directory / "mlflow_run_id"
+            abandoned_run = run_id_path.read_text() if run_id_path.exists() else None
             shutil.rmtree(self.directory)
             self.directory.mkdir(parents=True)
             if abandoned_run:  # tracking.training_run marks that MLflow run KILLED

@@ -7,7 +7,7 @@ import keras
 import mlflow
 import numpy as np
 
-from imagepipe.core.params import TrainTransferParams
+from imagepipe.core.sections import TrainTransferParams
 from imagepipe.models.backbones import Backbone
 from imagepipe.models.loading import load_keras
 from imagepipe.models.transfer import classifier, compile_with, head_of

@@ -3,7 +3,7 @@
 import numpy as np
 
 from imagepipe.core.errors import StageError
-from imagepipe.validation.expectations import Report
+from imagepipe.validation.runner import Report
 
 
 class ValidationFailed(StageError):
@@ -12,11 +12,14 @@ class ValidationFailed(StageError):
 
 def summarize(report: Report, splits: dict, class_names: list[str]) -> dict:
     """The facts a reader (and DVC) needs, without timestamps or run ids."""
+    # Labels past the last class (bad data the label expectation reports) make bincount longer
+    # than class_names; zip leaves them out, as they name no class.
     counts = {
         name: dict(
             zip(
                 class_names,
                 np.bincount(split.labels.clip(0), minlength=len(class_names)).tolist(),
+                strict=False,
             )
         )
         for name, split in splits.items()

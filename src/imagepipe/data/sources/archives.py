@@ -7,8 +7,9 @@ place only when complete, so a refused or failed archive leaves nothing behind.
 
 Nothing may land outside that folder. Tar members go through Python's `data` extraction
 filter (PEP 706), which refuses `..`, links out of the folder and device files; absolute
-paths, which it would strip to relative ones, are refused too. Zip members are checked the same way before anything is written, and zip symlinks are
-refused. Both refuse archives whose headers declare more than MAX_UNPACKED_BYTES.
+paths, which it would strip to relative ones, are refused too. Zip members are checked the
+same way before anything is written, and zip symlinks are refused. Both refuse archives whose
+headers declare more than MAX_UNPACKED_BYTES.
 """
 
 import hashlib
@@ -139,7 +140,8 @@ def zip_member_problem(member: zipfile.ZipInfo, target: Path) -> str | None:
 def _extract_tar(archive: Path, target: Path) -> None:
     if not hasattr(tarfile, "data_filter"):
         raise ArchiveError(
-            f"{archive}: extracting tar files safely needs Python >= 3.11.4 (tarfile filters), this is {sys.version.split()[0]}; use a .zip or a directory"
+            f"{archive}: extracting tar files safely needs Python >= 3.11.4 (tarfile filters), "
+            f"this is {sys.version.split()[0]}; use a .zip or a directory"
         )
     try:
         with tarfile.open(archive, "r:*") as bundle:

@@ -61,9 +61,8 @@ def split_folders(root: Path) -> dict[str, Path] | None:
     """The train and test folders under root, or None when root holds the class folders."""
     children = {child.name.lower(): child for child in root.iterdir() if child.is_dir()}
     found = {split: next((children[n] for n in names if n in children), None) for split, names in SPLIT_NAMES.items()}
-    if all(found.values()):
-        return found
-    return None
+    folders = {split: folder for split, folder in found.items() if folder is not None}
+    return folders if len(folders) == len(SPLIT_NAMES) else None
 
 
 def class_names(folders: list[Path]) -> list[str]:
@@ -102,8 +101,8 @@ def read_folder(folder: Path, names: list[str], size: tuple[int, int, int], skip
         raise ImageFolderError(
             f"{len(unreadable)} unreadable file(s) (set data.skip_unreadable: true to skip them):\n  {listing}"
         )
-    for path, reason in unreadable:
-        logger.warning("skipping unreadable file %s: %s", path, reason)
+    for skipped, reason in unreadable:
+        logger.warning("skipping unreadable file %s: %s", skipped, reason)
     stacked = np.stack(images) if images else np.zeros((0, *size), np.uint8)
     return FolderImages(stacked, np.asarray(labels, np.int64), unreadable)
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 
 from imagepipe.core.errors import StageError
-from imagepipe.core.params import DataParams, ImageParams
 from imagepipe.core.redact import redact
+from imagepipe.core.sections import DataParams, ImageParams
 from imagepipe.data.sources.datasets import IDX_DATASETS, IdxSpec
 from imagepipe.data.sources.fetch import fetch_all
 from imagepipe.data.sources.idx import parse_idx

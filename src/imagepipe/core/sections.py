@@ -1,0 +1,153 @@
+"""The sections of `params.yaml`, one pydantic model each: types, ranges, allowed values and
+a description of every key (the docs' params reference is generated from them)."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _refuse_bool(value: Any) -> Any:
+    """Strict mode does not reach Literal: Literal[1, 3] alone takes true, which equals 1."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+class ImageParams(Section):
+    height: PositiveInt = Field(description="image height every dataset is converted to")
+    width: PositiveInt = Field(description="image width every dataset is converted to")
+    channels: Annotated[Literal[1, 3], BeforeValidator(_refuse_bool)] = Field(description="1 (grayscale) or 3 (RGB)")
+
+
+class DataParams(Section):
+    dataset: Literal["fashion_mnist", "mnist", "digits", "image_folder"] = Field(
+        description="the dataset download reads"
+    )
+    source: str | None = Field(description="URL, directory or file:// URL replacing the defaults")
+    max_train_images: PositiveInt | None = Field(description="cap on train images (stratified subset); null: all")
+    max_test_images: PositiveInt | None = Field(description="cap on test images (stratified subset); null: all")
+    test_fraction: float = Field(gt=0, lt=1, description="held out when a dataset has no test split")
+    skip_unreadable: bool = Field(description="image_folder: skip (and report) unreadable files instead of failing")
+
+
+class ValidateParams(Section):
+    min_images_per_class: PositiveInt = Field(description="minimum images of every class in every split")
+    min_class_share_ratio: float = Field(
+        ge=0, le=1, description="lowest allowed class share, as a multiple of 1/num_classes"
+    )
+    max_class_share_ratio: float = Field(
+        ge=1, description="highest allowed class share, as a multiple of 1/num_classes"
+    )
+    max_kl_divergence: float = Field(
+        gt=0, description="largest KL divergence of the test labels' distribution from train's"
+    )
+
+
+class PreprocessParams(Section):
+    validation_split: float = Field(gt=0, lt=1, description="share of train held out (stratified) for validation")
+    dtype: Literal["float16", "float32"] = Field(
+        description="dtype of the normalized pixels; float16 halves disk and memory"
+    )
+
+
+class AugmentationParams(Section):
+    enabled: bool = Field(description="augment training batches")
+    rotation_degrees: float = Field(ge=0, le=180, description="random rotation range, ± degrees (the course: 10)")
+    zoom: float = Field(ge=0, lt=1, description="random zoom range, ± fraction (the course: 0.1)")
+    width_shift: float = Field(
+        ge=0, lt=1, description="random horizontal shift range, ± fraction of the width (the course: 0.1)"
+    )
+    height_shift: float = Field(
+        ge=0, lt=1, description="random vertical shift range, ± fraction of the height (the course: 0.1)"
+    )
+    horizontal_flip: bool = Field(description="random left-right flips")
+
+
+class TrainCnnParams(Section):
+    architecture: Literal["course", "batchnorm"] = Field(description="course (the course's CNN as taught) or batchnorm")
+    epochs: PositiveInt = Field(description="training epochs")
+    batch_size: PositiveInt = Field(description="images per step (the global batch across GPUs)")
+    learning_rate: float = Field(gt=0, description="AdamW learning rate (the schedule's peak)")
+    schedule: Literal["constant", "cosine"] = Field(
+        description="cosine: linear warm-up, then cosine decay to 0 at the last step; constant: flat"
+    )
+    warmup_epochs: NonNegativeInt = Field(description="epochs of linear warm-up from a tenth of learning_rate")
+    weight_decay: float = Field(ge=0, description="AdamW's decoupled weight decay (0: Adam)")
+    label_smoothing: float = Field(ge=0, lt=1, description="label smoothing of the cross-entropy")
+    dropout_rate: float = Field(ge=0, lt=1, description="dropout before and after the Dense 128 (batchnorm only)")
+    augmentation: AugmentationParams
+
+    @model_validator(mode="after")
+    def _warmup_within_epochs(self) -> "TrainCnnParams":
+        """warmup_epochs is less than epochs"""
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be less than epochs ({self.epochs})")
+        return self
+
+
+class TrainGanParams(Section):
+    latent_dim: PositiveInt = Field(description="size of the generator's noise vector")
+    epochs: PositiveInt = Field(description="GAN training epochs")
+    batch_size: PositiveInt = Field(description="images per step")
+    max_images: PositiveInt | None = Field(description="cap on training images (seeded random subset); null: all")
+    learning_rate: float = Field(gt=0, description="Adam learning rate of both networks")
+    beta_1: float = Field(ge=0, lt=1, description="Adam beta_1 of both networks")
+    fid_samples: PositiveInt = Field(
+        description="generated and real images per FID; at most the validation and test splits' sizes"
+    )
+
+
+class PrepareTransferParams(Section):
+    dataset: Literal["fashion_mnist", "mnist", "digits", "image_folder"] = Field(
+        description="the target task's dataset, as data.dataset"
+    )
+    source: str | None = Field(description="the target task's source, as data.source")
+    test_fraction: float = Field(gt=0, lt=1, description="test share for datasets without a test split")
+    labels_per_class: PositiveInt = Field(description="train images per class, and as many for validation")
+
+
+class TrainTransferParams(Section):
+    backbone: Literal["pipeline_cnn", "inception_v3", "mobilenet_v2", "efficientnet_b0", "resnet50"] = Field(
+        description="pipeline_cnn (this pipeline's CNN) or a keras.applications network"
+    )
+    weights: str = Field(description="imagenet, none, or a path to a weights file (keras.applications backbones)")
+    input_size: PositiveInt = Field(
+        description="keras.applications input size (inception_v3: at least 75); ignored for pipeline_cnn"
+    )
+    epochs: PositiveInt = Field(description="head-only epochs on the frozen base")
+    fine_tune_epochs: int = Field(ge=0, description="fine-tuning epochs after them (0: none)")
+    fine_tune_layers: int = Field(ge=0, description="top layers of the base unfrozen for fine-tuning")
+    batch_size: PositiveInt = Field(description="images per step")
+    learning_rate: float = Field(gt=0, description="Adam learning rate of the head-only phase")
+    fine_tune_learning_rate: float = Field(gt=0, description="Adam learning rate of the fine-tuning phase")
+    dropout_rate: float = Field(ge=0, lt=1, description="dropout of the new head")
+    dense_units: PositiveInt = Field(description="units of the new head's Dense ReLU layer")
+
+
+class EvaluateParams(Section):
+    batch_size: PositiveInt = Field(description="images per prediction batch")
+
+
+class VisualizeParams(Section):
+    rows: PositiveInt = Field(description="rows of the GT vs PR grid")
+    columns: PositiveInt = Field(description="columns of the GT vs PR grid")
+
+
+class AcceleratorParams(Section):
+    mixed_precision: bool = Field(description="mixed_float16 on GPUs with compute capability >= 7.0; never on the CPU")
+    memory_growth: bool = Field(
+        description="GPU memory allocated as needed, so that training processes can share a GPU"
+    )
