@@ -7,38 +7,32 @@ and measures their FID against as many test images, with the feature extractor t
 run, and gives the new `gan` version the `champion` alias only if its test FID is lower than
 the champion's and its data passed validation.
 
-FIDs taken in different feature spaces do not compare: a retrained CNN changes the scale
-(label smoothing alone moved one generator's FID from 108 to 16). Each version is tagged with
-the extractor's file hash; when the champion was scored with another extractor, it is scored
-again with this one, on the same samples, before the gate compares.
+FIDs taken in different feature spaces do not compare: a retrained CNN changes the scale (a
+change of its label smoothing alone moves a generator's FID several-fold), so the gate rescores
+a champion scored with another extractor first (imagepipe.tracking.fid_gate).
 """
 
 import argparse
-import hashlib
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import mlflow
 import numpy as np
 from matplotlib.figure import Figure
-from mlflow import MlflowClient
 
 from imagepipe.core.cli import run_stage
 from imagepipe.core.errors import StageError
-from imagepipe.core.files import read_json, write_json
+from imagepipe.core.files import write_json
 from imagepipe.core.params import load_params
 from imagepipe.models.gan_quality import feature_extractor, fid, sample_grid
 from imagepipe.models.heads import FEATURE_LAYER
 from imagepipe.models.loading import load_keras
-from imagepipe.tracking.registry import CHAMPION, Decision, champion, gate_run
+from imagepipe.tracking.fid_gate import CHAMPION_METRIC, gate_generator
 from imagepipe.tracking.runs import resumed_run
 from imagepipe.training.inputs import load_split
 
 logger = logging.getLogger(__name__)
-CHAMPION_METRIC = "test_fid"
-EXTRACTOR_TAG = "fid_feature_extractor_md5"
 
 
 def evaluate(
@@ -63,24 +57,6 @@ def evaluate(
     )
 
 
-def rescore_champion(name: str, extractor_id: str, score: Callable[[keras.Model], float]) -> None:
-    """Score the champion generator again when its test FID came from another feature extractor."""
-    client, current = MlflowClient(), champion(name)
-    if current is None or current.tags.get(EXTRACTOR_TAG) == extractor_id:
-        return
-    model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@{CHAMPION}"))
-    generator = load_keras(next((model_dir / "artifacts").glob("*.keras")))
-    value = score(generator)
-    logger.info(
-        "champion v%s was scored with another feature extractor (test FID %s); with this one: %.2f",
-        current.version,
-        current.tags.get(CHAMPION_METRIC),
-        value,
-    )
-    client.set_model_version_tag(name, current.version, CHAMPION_METRIC, repr(value))
-    client.set_model_version_tag(name, current.version, EXTRACTOR_TAG, extractor_id)
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -100,21 +76,6 @@ def write_outputs(metrics_path: Path, plots: Path, metrics: dict, figure: Figure
     write_json(metrics_path, metrics)
     plots.mkdir(parents=True, exist_ok=True)
     figure.savefig(plots / "samples.png", dpi=80)
-
-
-def gate_generator(
-    model_dir: Path,
-    feature_model: Path,
-    validation: Path,
-    test_fid: float,
-    score: Callable[[keras.Model], float],
-) -> Decision:
-    """Tag the new version with its extractor, rescore the champion if it had another, then gate."""
-    extractor_id = hashlib.md5(feature_model.read_bytes()).hexdigest()
-    name, version = (read_json(model_dir / "mlflow.json")[key] for key in ("registered_model", "version"))
-    rescore_champion(name, extractor_id, score)
-    MlflowClient().set_model_version_tag(name, version, EXTRACTOR_TAG, extractor_id)
-    return gate_run(model_dir, validation, CHAMPION_METRIC, test_fid, higher_is_better=False)
 
 
 def main() -> None:

@@ -45,7 +45,7 @@ def _git(*args: str) -> str:
         return ""
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
     from importlib.metadata import version
 
     return {package: version(package) for package in ("tensorflow", "keras", "mlflow", "numpy")}

@@ -8,7 +8,7 @@ from mlflow.models import infer_signature
 
 from imagepipe.core.files import write_json
 from imagepipe.models.loading import load_keras
-from imagepipe.tracking.provenance import _versions
+from imagepipe.tracking.provenance import package_versions
 from imagepipe.training.inputs import load_class_names, load_split
 from imagepipe.training.state import TrainingState
 
@@ -38,7 +38,7 @@ def log_keras_model(
         signature=infer_signature(example, output),
         input_example=example,
         registered_model_name=registered_name,
-        pip_requirements=[f"{package}=={version}" for package, version in _versions().items()],
+        pip_requirements=[f"{package}=={version}" for package, version in package_versions().items()],
     )
     return {
         "run_id": run.info.run_id,
