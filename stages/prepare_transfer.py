@@ -17,9 +17,27 @@ import pooch
 
 from imagepipe.core.cli import run_stage
 from imagepipe.core.params import load_params
-from imagepipe.data.transfer_task import prepare_task, write_task
+from imagepipe.core.sections import ImageParams, PrepareTransferParams, ValidateParams
+from imagepipe.data.transfer_task import TransferTask, few_label_checks, few_label_splits, write_task
+from imagepipe.validation.runner import validate_dataset
+from imagepipe.validation.summary import ValidationFailed, summarize
 
 logger = logging.getLogger(__name__)
+
+
+def prepare_task(
+    section: PrepareTransferParams, image: ImageParams, checks: ValidateParams, seed: int, cache_dir: Path
+) -> TransferTask:
+    """Read, cut to few labels and validate the target task; fails with the broken expectations."""
+    splits, class_names = few_label_splits(section, image, seed, cache_dir)
+    report = validate_dataset(splits, class_names, few_label_checks(checks, section.labels_per_class), image)
+    if not report.success:
+        details = "\n  ".join(report.failures)
+        raise ValidationFailed(
+            f"the transfer task ({section.dataset}) failed validation "
+            f"({len(report.failures)} expectation(s)):\n  {details}"
+        )
+    return TransferTask(splits, class_names, summarize(report, splits, class_names))
 
 
 def main() -> None:

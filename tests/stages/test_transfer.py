@@ -18,7 +18,6 @@ from imagepipe.core.sections import TrainTransferParams
 from imagepipe.data.transfer_task import (
     TooFewImages,
     few_labels,
-    prepare_task,
     write_task,
 )
 from imagepipe.models.backbones import (
@@ -33,6 +32,7 @@ from imagepipe.training.state import TrainingState
 from imagepipe.training.transfer import compare
 from imagepipe.validation.summary import ValidationFailed
 from stages import train_transfer
+from stages.prepare_transfer import prepare_task
 from tests.helpers.data import ROOT, balanced_labels
 
 # The smallest input each keras.applications backbone accepts keeps these tests fast.

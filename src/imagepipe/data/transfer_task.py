@@ -1,4 +1,5 @@
-"""The transfer-learning task: a second, small labelled dataset, validated and normalised."""
+"""The transfer-learning task: a second, small labelled dataset, cut to a few labels per class and
+written in preprocess's layout (the stage validates it in between)."""
 
 import logging
 from dataclasses import dataclass
@@ -12,8 +13,6 @@ from imagepipe.core.sections import DataParams, ImageParams, PrepareTransferPara
 from imagepipe.data.preprocessing import normalize, one_hot
 from imagepipe.data.sources.raw import build_raw
 from imagepipe.data.storage import Split
-from imagepipe.validation.runner import validate_dataset
-from imagepipe.validation.summary import ValidationFailed, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +44,11 @@ def few_labels(labels: np.ndarray, labels_per_class: int, seed: int) -> tuple[np
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(validation))
 
 
-def prepare_task(
-    section: PrepareTransferParams,
-    image: ImageParams,
-    checks: ValidateParams,
-    seed: int,
-    cache_dir: Path,
-) -> TransferTask:
-    """Read, cut to few labels and validate the target task; fails with the broken expectations."""
+def few_label_splits(
+    section: PrepareTransferParams, image: ImageParams, seed: int, cache_dir: Path
+) -> tuple[dict[str, Split], list[str]]:
+    """The target task read like download reads `data`, cut to labels_per_class train and as
+    many validation images per class, with the whole test split."""
     data = DataParams(
         dataset=section.dataset,
         source=section.source,
@@ -63,22 +59,13 @@ def prepare_task(
     )
     train, test, class_names, _ = build_raw(data, image, seed, cache_dir)
     train_index, validation_index = few_labels(train.labels, section.labels_per_class, seed)
-    splits = {
-        "train": train.subset(train_index),
-        "val": train.subset(validation_index),
-        "test": test,
-    }
-    checks = checks.model_copy(
-        update={"min_images_per_class": min(checks.min_images_per_class, section.labels_per_class)}
-    )
-    report = validate_dataset(splits, class_names, checks, image)
-    if not report.success:
-        details = "\n  ".join(report.failures)
-        raise ValidationFailed(
-            f"the transfer task ({section.dataset}) failed validation "
-            f"({len(report.failures)} expectation(s)):\n  {details}"
-        )
-    return TransferTask(splits, class_names, summarize(report, splits, class_names))
+    return {"train": train.subset(train_index), "val": train.subset(validation_index), "test": test}, class_names
+
+
+def few_label_checks(checks: ValidateParams, labels_per_class: int) -> ValidateParams:
+    """validate's checks with the minimum images per class lowered to labels_per_class: a
+    few-label task has few by design."""
+    return checks.model_copy(update={"min_images_per_class": min(checks.min_images_per_class, labels_per_class)})
 
 
 def write_task(directory: Path, task: TransferTask, dtype: str) -> None:
