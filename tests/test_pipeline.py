@@ -27,8 +27,10 @@ def repo(tmp_path) -> Path:
 
 
 def make_repo(repo: Path) -> Path:
-    """A git + DVC repo holding the project's stages, dvc.yaml and params.yaml."""
-    shutil.copytree(ROOT / "stages", repo / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    """A git + DVC repo holding the project's stages, its library (src/: the stages' deps in
+    dvc.yaml), dvc.yaml and params.yaml."""
+    for folder in ("stages", "src"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(ROOT / name, repo / name)
     run(repo, "git", "init", "-q")
@@ -94,9 +96,14 @@ def test_repro_runs_once_then_only_what_changed(repo):
     assert sorted(repro(repo)[0]) == ["visualize@cnn", "visualize@transfer"]
     set_params(repo, evaluate={"batch_size": 64})
     assert sorted(repro(repo)[0]) == ["evaluate@cnn", "evaluate@transfer", "evaluate_gan"]
-    # Same outputs from a changed stage: DVC stops there and reruns nothing downstream.
-    (repo / "stages/validate.py").write_text((repo / "stages/validate.py").read_text() + "\n# touched\n")
+    # Same outputs from changed code: DVC stops there and reruns nothing downstream. A library
+    # module reruns the stages that import it (validate and prepare_transfer both check data)...
+    summary = repo / "src/imagepipe/validation/summary.py"
+    summary.write_text(summary.read_text() + "\n# touched\n")
     assert sorted(repro(repo)[0]) == ["prepare_transfer", "validate"]
+    # ...and a stage's own file reruns that stage alone: no stage imports another.
+    (repo / "stages/validate.py").write_text((repo / "stages/validate.py").read_text() + "\n# touched\n")
+    assert repro(repo)[0] == ["validate"]
     assert "up to date" in run(repo, "dvc", "status").stdout
 
 

@@ -44,6 +44,19 @@ def test_offline_telemetry_is_noise_and_a_service_failure_is_not():
     assert len(found) == 1 and "Can't evaluate bulk DML statement" in found[0]
 
 
+HEARTBEAT_LOCKED = """Traceback (most recent call last):
+  File "/venv/prefect/server/utilities/worker_channel.py", line 813, in _persist_worker_channel_heartbeat
+  File "/venv/prefect/server/models/workers.py", line 1035, in worker_heartbeat
+sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked
+"""
+
+
+def test_sqlite_lock_contention_is_noise_and_other_database_errors_are_not():
+    assert service_tracebacks(HEARTBEAT_LOCKED) == []
+    missing_table = HEARTBEAT_LOCKED.replace("database is locked", "no such table: worker")
+    assert len(service_tracebacks(missing_table)) == 1
+
+
 def test_opentelemetry_frames_are_not_mistaken_for_telemetry():
     traced = SCHEDULER_FAILURE.replace("/sqlalchemy/ext/hybrid.py", "/opentelemetry/sdk/trace/__init__.py")
     assert len(service_tracebacks(traced)) == 1

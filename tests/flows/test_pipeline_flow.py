@@ -30,8 +30,8 @@ def dvc(repo: Path, *args: str) -> str:
 
 def project_repo(path: Path, **params) -> Path:
     """A git + DVC repo holding the project's pipeline code and config, committed."""
-    for folder in ("stages", "flows"):
-        shutil.copytree(ROOT / folder, path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("stages", "src", "flows"):
+        shutil.copytree(ROOT / folder, path / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("dvc.yaml", "params.yaml", "prefect.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, path / name)
     set_params(path, **params)
