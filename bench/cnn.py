@@ -10,16 +10,16 @@ import numpy as np
 from bench.compute import training_flops
 from imagepipe.core.params import Params
 from imagepipe.training.cnn import train_cnn
-from imagepipe.training.inputs import load_split
+from imagepipe.training.inputs import Split, load_split
 from imagepipe.training.state import TrainingState
 
 
 class TestAccuracy(keras.callbacks.Callback):
     """After each epoch, the test accuracy and the training seconds so far (its own time left out)."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray):
+    def __init__(self, split: Split):
         super().__init__()
-        self.images, self.labels = np.asarray(images, np.float32), np.asarray(labels).argmax(axis=1)
+        self.images, self.labels = split.images(np.arange(split.count)), split.labels()
         self.epochs: list[dict] = []
 
     def on_train_begin(self, logs=None):
@@ -36,11 +36,11 @@ class TestAccuracy(keras.callbacks.Callback):
 def time_to_accuracy(data: Path, params: Params, epochs: int, target: float) -> dict:
     """Train the default recipe for `epochs` (its schedule fitted to them) and time it."""
     section = params.train_cnn.model_copy(update={"epochs": epochs})
-    test = TestAccuracy(*load_split(data, "test"))
+    test = TestAccuracy(load_split(data, "test"))
     with tempfile.TemporaryDirectory(prefix="bench-cnn-") as state_dir:
         state = TrainingState(Path(state_dir), "val_accuracy", "max", {})
         model = train_cnn(data, section, params.seed, state, [test])
-    images = len(load_split(data, "train")[1]) * epochs
+    images = load_split(data, "train").count * epochs
     seconds = test.epochs[-1]["seconds"]
     reached = next((epoch for epoch in test.epochs if epoch["test_accuracy"] >= target), None)
     return {

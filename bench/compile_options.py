@@ -29,10 +29,10 @@ class EpochTimer(keras.callbacks.Callback):
 
 def seconds_per_epoch(data: Path, jit_compile: bool, steps_per_execution: int) -> float:
     params = load_params().train_cnn
-    images, labels = load_split(data, "train")
+    train = load_split(data, "train")
     keras.utils.set_random_seed(0)
-    model = ARCHITECTURES[params.architecture](images.shape[1:], labels.shape[1], params.dropout_rate)
-    steps = math.ceil(len(images) / params.batch_size)
+    model = ARCHITECTURES[params.architecture](train.input_shape, train.num_classes, params.dropout_rate)
+    steps = math.ceil(train.count / params.batch_size)
     model.compile(
         optimizer=optimizer(params, steps),
         loss="categorical_crossentropy",
@@ -41,7 +41,7 @@ def seconds_per_epoch(data: Path, jit_compile: bool, steps_per_execution: int) -
     )
     timer = EpochTimer()
     model.fit(
-        batches(images, labels, params.batch_size, 0, shuffle=True, augment=params.augmentation),
+        batches(train, params.batch_size, 0, shuffle=True, augment=params.augmentation),
         epochs=2,
         callbacks=[timer],
         verbose=0,

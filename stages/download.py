@@ -1,8 +1,10 @@
-"""download: get the configured dataset, verified, into `data/raw/` as uint8 arrays.
+"""download: get the configured dataset, verified, into `data/raw/` as uint8 shards.
 
 Every dataset comes out the same way: train and test splits of images at the configured
-height, width and channels, integer labels, and the class names. Caps on the number of
-images keep every class represented (a stratified subset drawn with the seed).
+height, width and channels (imagepipe.data.shards), integer labels, and the class names.
+Caps on the number of images keep every class represented (a stratified subset drawn with the
+seed, before any image is decoded). Image folders are decoded on every core, a shard at a time,
+through a decode cache beside the download cache, so memory does not grow with the folder.
 """
 
 import argparse
@@ -26,8 +28,9 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=Path(pooch.os_cache("imagepipe")), help="download cache")
     args = parser.parse_args()
     params = load_params(args.params)
-    train, test, names, manifest = build_raw(params.data, params.image, params.seed, args.cache_dir)
-    save_raw(args.out, train, test, names, manifest)
+    train, test, names, manifest = build_raw(params.data, params.seed, args.cache_dir)
+    size = (params.image.height, params.image.width, params.image.channels)
+    save_raw(args.out, {"train": train, "test": test}, size, names, manifest)
 
 
 if __name__ == "__main__":

@@ -21,20 +21,18 @@ from imagepipe.core.files import write_json
 from imagepipe.core.params import load_params
 from imagepipe.models.loading import load_keras
 from imagepipe.tracking.registry import gate_run
-from imagepipe.tracking.runs import resumed_run
-from imagepipe.training.inputs import load_class_names, load_split
+from imagepipe.tracking.runs import metric_names, resumed_run
+from imagepipe.training.inputs import load_class_names, load_split, predict
 
 logger = logging.getLogger(__name__)
 CHAMPION_METRIC = "test_accuracy"
 
 
-def evaluate(
-    model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: list[str], batch_size: int
-) -> tuple[dict, np.ndarray]:
-    """(metrics, predicted class indices) of model on images with one-hot labels."""
-    probabilities = model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
-    actual, predicted = labels.argmax(axis=1), probabilities.argmax(axis=1)
-    loss = float(keras.losses.categorical_crossentropy(labels.astype(np.float32), probabilities).numpy().mean())
+def evaluate(probabilities: np.ndarray, actual: np.ndarray, class_names: list[str]) -> tuple[dict, np.ndarray]:
+    """(metrics, predicted class indices) of predicted probabilities against actual class indices."""
+    predicted = probabilities.argmax(axis=1)
+    labels = np.eye(len(class_names), dtype=np.float32)[actual]
+    loss = float(keras.losses.categorical_crossentropy(labels, probabilities).numpy().mean())
     indices = list(range(len(class_names)))
     precision, recall, f1, support = precision_recall_fscore_support(actual, predicted, labels=indices, zero_division=0)
     per_class = {
@@ -76,15 +74,17 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     model = load_keras(args.model_dir / "best.keras")
-    images, labels = load_split(args.data, "test")
+    test = load_split(args.data, "test")
     class_names = load_class_names(args.data)
-    metrics, predicted = evaluate(model, images, labels, class_names, params.evaluate.batch_size)
+    actual = test.labels()
+    metrics, predicted = evaluate(predict(model, test, params.evaluate.batch_size), actual, class_names)
     args.metrics.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.metrics, metrics)
-    write_predictions(args.plots / "predictions.csv", labels.argmax(axis=1), predicted, class_names)
+    write_predictions(args.plots / "predictions.csv", actual, predicted, class_names)
     with resumed_run(args.model_dir / "mlflow.json"):
         mlflow.log_metrics({key: value for key, value in metrics.items() if isinstance(value, float)})
-        mlflow.log_metrics({f"test_f1.{name}": scores["f1"] for name, scores in metrics["per_class"].items()})
+        f1 = [metrics["per_class"][name]["f1"] for name in class_names]
+        mlflow.log_metrics(dict(zip(metric_names("test_f1", class_names), f1, strict=True)))
         mlflow.log_artifact(str(args.metrics), artifact_path="metrics")
         decision = gate_run(
             args.model_dir, args.validation, CHAMPION_METRIC, metrics[CHAMPION_METRIC], higher_is_better=True

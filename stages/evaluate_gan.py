@@ -30,7 +30,7 @@ from imagepipe.models.heads import FEATURE_LAYER
 from imagepipe.models.loading import load_keras
 from imagepipe.tracking.fid_gate import CHAMPION_METRIC, gate_generator
 from imagepipe.tracking.runs import resumed_run
-from imagepipe.training.inputs import load_split
+from imagepipe.training.inputs import Split, load_split
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +38,21 @@ logger = logging.getLogger(__name__)
 def evaluate(
     generator: keras.Model,
     extractor: keras.Model,
-    test_images: np.ndarray,
+    test: Split,
     num_samples: int,
     seed: int,
     batch_size: int,
 ) -> tuple[float, Figure]:
     """(FID of num_samples generated vs as many test images, a grid of the first 16 generated)."""
-    if num_samples > len(test_images):
+    if num_samples > test.count:
         raise StageError(
-            f"train_gan.fid_samples is {num_samples} but the test split has {len(test_images)} images; "
-            f"set it to at most {len(test_images)}"
+            f"train_gan.fid_samples is {num_samples} but the test split has {test.count} images; "
+            f"set it to at most {test.count}"
         )
     # seed + 1: other noise than train_gan's, which chose the best epoch by FID on its samples.
     noise = np.random.default_rng(seed + 1).standard_normal((num_samples, generator.input_shape[-1])).astype(np.float32)
     generated = generator.predict(noise, batch_size=batch_size, verbose=0)
-    return fid(extractor, np.asarray(test_images[:num_samples], np.float32), generated, batch_size), sample_grid(
+    return fid(extractor, test.images(np.arange(num_samples)), generated, batch_size), sample_grid(
         generated, "generated (fixed seed)"
     )
 
@@ -83,7 +83,7 @@ def main() -> None:
     params = load_params(args.params)
     generator = load_keras(args.model_dir / "best.keras")
     extractor = feature_extractor(load_keras(args.feature_model))
-    test_images = load_split(args.data, "test")[0]
+    test_images = load_split(args.data, "test")
 
     def score(model: keras.Model) -> tuple[float, Figure]:
         samples, batch_size = params.train_gan.fid_samples, params.evaluate.batch_size

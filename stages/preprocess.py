@@ -1,9 +1,10 @@
-"""preprocess: validated raw arrays to model-ready ones in `data/processed/`.
+"""preprocess: validated raw shards to model-ready ones in `data/processed/`.
 
-Pixels are scaled to [0, 1] (float16 by default: half the disk and memory of float32, and
-exact to 3 significant digits for k/255), labels become one-hot uint8, and a stratified
-validation split is drawn from train with the seed. Each array is a plain `.npy` so training
-can memory-map it; `classes.json` sits beside them.
+A stratified validation split is drawn from train with the seed, and train is written in a
+seeded random order. Pixels stay uint8 shards (imagepipe.data.shards); `preprocessing.json`
+defines the normalisation to [0, 1] and the one-hot labels, which the input pipelines apply as
+they read. One shard is in memory at a time, whatever the dataset's size; `classes.json` sits
+beside the shards.
 """
 
 import argparse
@@ -16,8 +17,9 @@ from imagepipe.core.cli import run_stage
 from imagepipe.core.errors import StageError
 from imagepipe.core.files import atomic_directory, read_json, write_json
 from imagepipe.core.params import load_params
-from imagepipe.data.preprocessing import prepare
-from imagepipe.data.storage import load_raw
+from imagepipe.data.preprocessing import copy_images, split_indices, write_encoding
+from imagepipe.data.shards import ShardWriter, write_manifest
+from imagepipe.data.storage import open_raw
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +34,19 @@ def main() -> None:
     params = load_params(args.params)
     if not read_json(args.validation).get("success"):
         raise StageError(f"{args.validation} records a failed validation; fix the data and run `dvc repro` again")
-    train, test, class_names = load_raw(args.raw)
-    arrays = prepare(
-        train, test, len(class_names), params.preprocess.validation_split, params.preprocess.dtype, params.seed
-    )
+    raw, class_names = open_raw(args.raw)
+    indices = split_indices(raw["train"].labels(), params.preprocess.validation_split, params.seed)
+    sources = {"train": (raw["train"], indices["train"]), "val": (raw["train"], indices["val"])}
+    sources["test"] = (raw["test"], np.arange(raw["test"].count))
     with atomic_directory(args.out) as scratch:
-        for name, (images, labels) in arrays.items():
-            np.save(scratch / f"{name}_images.npy", images)
-            np.save(scratch / f"{name}_labels.npy", labels)
+        entries = {
+            name: copy_images(source, chosen, ShardWriter(scratch, name, source.shape))
+            for name, (source, chosen) in sources.items()
+        }
+        write_manifest(scratch, entries)
+        write_encoding(scratch, len(class_names))
         write_json(scratch / "classes.json", class_names)
-    logger.info("wrote %s: %s", args.out, {name: len(labels) for name, (_, labels) in arrays.items()})
+    logger.info("wrote %s: %s", args.out, {name: entry["count"] for name, entry in entries.items()})
 
 
 if __name__ == "__main__":

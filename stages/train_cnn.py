@@ -43,7 +43,7 @@ def main() -> None:
     with training_session(setup, accelerator.tags()) as state:
         if not state.fit_finished:  # a crash after fit() ended: only publishing is left
             with strategy.scope():
-                train_cnn(args.data, params.train_cnn, params.seed, state, [EpochMetrics()])
+                train_cnn(args.data, params.train_cnn, params.seed, state, [EpochMetrics()], params.inputs)
             state.finish_fit()
         publish_classifier(state, args.data, "cnn", args.model_dir, args.plots)
 

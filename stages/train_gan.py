@@ -60,7 +60,7 @@ def main() -> None:
     with training_session(setup, accelerator.tags()) as state:
         classifier = load_keras(args.feature_model)
         if not state.fit_finished:
-            train_gan(args.data, params.train_gan, params.seed, classifier, state, [EpochMetrics()])
+            train_gan(args.data, params.train_gan, params.seed, classifier, state, [EpochMetrics()], params.inputs)
             state.finish_fit()
         noise = np.random.default_rng(params.seed).standard_normal((4, params.train_gan.latent_dim)).astype(np.float32)
         best = load_keras(state.best_path)

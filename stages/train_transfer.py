@@ -75,6 +75,7 @@ def train_and_publish(args: argparse.Namespace, params: Params, accelerator: Acc
             params.seed,
             states,
             {"transfer": [EpochMetrics()], "scratch": [ScratchMetrics()]},
+            params.inputs,
         )
         mlflow.log_metrics(comparison)
         publish_classifier(state, args.data, "transfer", args.model_dir, args.plots)

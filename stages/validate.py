@@ -1,9 +1,11 @@
 """validate: the Great Expectations gate between `data/raw/` and everything after it.
 
-Writes the full GX result (`result.json`), the GX Data Docs (`docs/index.html`, with
-`docs/results.html` as a plain index that works offline) and a small,
-deterministic `summary.json` that later stages depend on. When any expectation fails the stage
-exits non-zero with one line per failure, so DVC records nothing and runs nothing after it.
+The raw shards are read one at a time into a table of a few numbers per image (label, shape,
+pixel min/max/mean), which the suites validate with the class counts. Writes the full GX result
+(`result.json`), the GX Data Docs (`docs/index.html`, with `docs/results.html` as a plain index
+that works offline) and a small, deterministic `summary.json` that later stages depend on. When
+any expectation fails the stage exits non-zero with one line per failure, so DVC records nothing
+and runs nothing after it.
 """
 
 import argparse
@@ -15,7 +17,8 @@ from pathlib import Path
 from imagepipe.core.cli import run_stage
 from imagepipe.core.files import write_json
 from imagepipe.core.params import load_params
-from imagepipe.data.storage import load_raw
+from imagepipe.data.storage import open_raw
+from imagepipe.validation.expectations import split_table
 from imagepipe.validation.runner import Report, validate_dataset
 from imagepipe.validation.summary import ValidationFailed, summarize
 
@@ -47,22 +50,25 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="output directory, e.g. data/validation")
     args = parser.parse_args()
     params = load_params(args.params)
-    train, test, class_names = load_raw(args.raw)
-    splits = {"train": train, "test": test}
+    splits, class_names = open_raw(args.raw)
+    tables = {name: split_table(split.iter_shards()) for name, split in splits.items()}
     # Results are written before judging so a failed run can be inspected in the Data Docs.
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
-    report = validate_dataset(splits, class_names, params.validation, params.image, docs_dir=args.out / "docs")
+    report = validate_dataset(tables, class_names, params.validation, params.image, docs_dir=args.out / "docs")
     write_offline_index(args.out / "docs", report)
     write_json(args.out / "result.json", report.result)
-    write_json(args.out / "summary.json", summarize(report, splits, class_names))
+    write_json(
+        args.out / "summary.json",
+        summarize(report, {name: table["label"].to_numpy() for name, table in tables.items()}, class_names),
+    )
     if not report.success:
         details = "\n  ".join(report.failures)
         raise ValidationFailed(
             f"data validation failed ({len(report.failures)} expectation(s)); "
             f"see {args.out / 'docs' / 'index.html'}:\n  {details}"
         )
-    logger.info("all expectations met on %d train and %d test images", len(train.labels), len(test.labels))
+    logger.info("all expectations met on %s images", {name: len(table) for name, table in tables.items()})
 
 
 if __name__ == "__main__":

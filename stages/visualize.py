@@ -106,13 +106,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     params = load_params(args.params)
-    images, _ = load_split(args.data, "test")
+    test = load_split(args.data, "test")
     actual, predicted = read_predictions(args.plots / "predictions.csv")
     count = min(params.visualize.rows * params.visualize.columns, len(actual))
     chosen = np.sort(np.random.default_rng(params.seed).choice(len(actual), count, replace=False))
     figures = {
         "gt_vs_pr.png": gt_vs_pr_grid(
-            np.asarray(images[chosen], np.float32),
+            test.images(chosen),
             [actual[i] for i in chosen],
             [predicted[i] for i in chosen],
             params.visualize.rows,

@@ -13,8 +13,8 @@ ALLOWED = {
     "data": {"core"},
     "validation": {"core", "data"},
     "models": {"core"},
-    "training": {"core", "models"},
-    "tracking": {"core", "models", "training"},
+    "training": {"core", "data", "models"},
+    "tracking": {"core", "data", "models", "training"},
     "orchestration": {"core"},
 }
 

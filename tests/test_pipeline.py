@@ -80,8 +80,8 @@ def test_repro_runs_once_then_only_what_changed(repo):
     set_params(repo, **QUICK)
     ran, _ = repro(repo)
     assert set(ran) == all_stages(repo) and ran[:3] == ["download", "validate", "preprocess"]
-    images = np.load(repo / "data/processed/train_images.npy", mmap_mode="r")
-    assert images.shape[1:] == (28, 28, 1) and images.dtype == np.float16
+    train = json.loads((repo / "data/processed/shards.json").read_text())["splits"]["train"]
+    assert train["shape"] == [28, 28, 1] and train["dtype"] == "uint8"
     assert (repo / "data/validation/docs/index.html").exists()
     assert (repo / "models/cnn/best.keras").exists() and (repo / "plots/cnn/gt_vs_pr.png").exists()
     assert "test_accuracy" in run(repo, "dvc", "metrics", "show").stdout
@@ -111,7 +111,7 @@ def assert_champion_served_on_raw_pixels(repo: Path) -> None:
     """The cnn champion of a completed pipeline, loaded with mlflow.pyfunc and served by
     `mlflow models serve`, gives the same probabilities for raw 0-255 pixels.
     (tests/faults/test_kill.py runs it on a pipeline recovered from kills in every stage.)"""
-    raw = np.load(repo / "data/raw/test.npz")["images"][:3].astype(np.float32)
+    raw = np.load(repo / "data/raw/test-00000.npy")[:3].astype(np.float32)
     env = {**tool_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"}
     probe = run(
         repo,
@@ -120,7 +120,7 @@ def assert_champion_served_on_raw_pixels(repo: Path) -> None:
         (
             "import mlflow, numpy as np, json; mlflow.set_tracking_uri('sqlite:///mlflow.db');"
             "model = mlflow.pyfunc.load_model('models:/cnn@champion');"
-            "print(json.dumps(model.predict(np.load('data/raw/test.npz')['images'][:3].astype('float32')).tolist()))"
+            "print(json.dumps(model.predict(np.load('data/raw/test-00000.npy')[:3].astype('float32')).tolist()))"
         ),
     )
     probabilities = np.array(json.loads(probe.stdout.strip().splitlines()[-1]))

@@ -9,7 +9,12 @@ from tests.helpers.data import ROOT
 # Positive integers that are not counts: any seed is allowed, channels is 1 or 3.
 NOT_COUNTS = {"seed", "image.channels"}
 # Counts whose zero means "none of it": no warm-up, no fine-tuning phase or no layers unfrozen.
-ZERO_ALLOWED = {"train_cnn.warmup_epochs", "train_transfer.fine_tune_epochs", "train_transfer.fine_tune_layers"}
+ZERO_ALLOWED = {
+    "inputs.cache_mb",
+    "train_cnn.warmup_epochs",
+    "train_transfer.fine_tune_epochs",
+    "train_transfer.fine_tune_layers",
+}
 # Counts that default to null (no cap) but must be positive when set.
 OPTIONAL_COUNTS = ["data.max_train_images", "data.max_test_images"]
 
@@ -73,7 +78,6 @@ def test_project_params_load():
             2.0,
             "validate.min_class_share_ratio: Input should be less than or equal to 1",
         ),
-        ("preprocess", "dtype", "int8", "preprocess.dtype: Input should be 'float16' or 'float32'"),
         ("preprocess", "validation_split", 0, "preprocess.validation_split: Input should be greater than 0"),
     ],
 )
@@ -92,7 +96,7 @@ def test_missing_key_and_unknown_section(raw_params):
     message = str(caught.value)
     assert "seed: missing" in message
     assert (
-        "trainn: unknown key; allowed keys here: seed, accelerator, image, data, validate, preprocess, train_cnn"
+        "trainn: unknown key; allowed keys here: seed, accelerator, inputs, image, data, validate, preprocess"
         in message
     )
 

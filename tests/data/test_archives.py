@@ -9,7 +9,8 @@ import pytest
 
 from imagepipe.data.sources import archives
 from imagepipe.data.sources.archives import ArchiveError, unpacked_folder
-from imagepipe.data.sources.image_folder import class_names, read_folder, resolve_source
+from imagepipe.data.sources.decode import decode_files
+from imagepipe.data.sources.image_folder import class_names, list_folder, resolve_source
 
 
 def zip_folder(folder: Path, archive: Path, prefix: str = "") -> Path:
@@ -39,8 +40,9 @@ def tar_with(archive: Path, member: tarfile.TarInfo, content: bytes = b"") -> Pa
 
 def read(root: Path):
     names = class_names([root])
-    folder = read_folder(root, names, (28, 28, 1), skip_unreadable=False)
-    return names, folder.images, folder.labels
+    listing = list_folder(root, names)
+    images = np.stack([decoded.image for decoded in decode_files(listing.paths, (28, 28, 1), cache_dir=None)])
+    return names, images, np.asarray(listing.labels)
 
 
 def files_under(path: Path) -> set[Path]:

@@ -28,11 +28,11 @@ def write_image(path: Path, mode: str, size: tuple[int, int], seed: int) -> None
 
 
 def write_processed(directory: Path, num_classes: int = 3, per_class: int = 20, size: int = 28, seed: int = 0) -> Path:
-    """A tiny preprocess output (train/val/test .npy and classes.json) of learnable blobs."""
+    """A tiny preprocess output (shards, preprocessing.json, classes.json) of learnable blobs."""
     import json
 
-    from imagepipe.data.preprocessing import prepare
-    from imagepipe.data.storage import Split
+    from imagepipe.data.preprocessing import split_indices, write_encoding
+    from imagepipe.data.shards import write_manifest, write_split
 
     rng = np.random.default_rng(seed)
 
@@ -42,12 +42,15 @@ def write_processed(directory: Path, num_classes: int = 3, per_class: int = 20, 
         for index, label in enumerate(labels):
             band = slice(label * size // num_classes, (label + 1) * size // num_classes)
             images[index, band, :, 0] += 180
-        return Split(images.astype(np.uint8), labels)
+        return images.astype(np.uint8), labels
 
-    arrays = prepare(make(per_class), make(per_class // 2), num_classes, 0.25, "float16", seed)
+    (train_images, train_labels), test = make(per_class), make(per_class // 2)
+    chosen = split_indices(train_labels, 0.25, seed)
+    arrays = {name: (train_images[index], train_labels[index]) for name, index in chosen.items()} | {"test": test}
     directory.mkdir(parents=True, exist_ok=True)
-    for name, (images, labels) in arrays.items():
-        np.save(directory / f"{name}_images.npy", images)
-        np.save(directory / f"{name}_labels.npy", labels)
+    write_manifest(
+        directory, {name: write_split(directory, name, iter([pair]), (size, size, 1)) for name, pair in arrays.items()}
+    )
+    write_encoding(directory, num_classes)
     (directory / "classes.json").write_text(json.dumps([f"class {i}" for i in range(num_classes)]))
     return directory

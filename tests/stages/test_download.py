@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,29 @@ from imagepipe.data.sources.fetch import DownloadError
 from imagepipe.data.sources.image_folder import ImageFolderError
 from imagepipe.data.sources.raw import build_raw
 from imagepipe.data.splits import SplitError
+from imagepipe.data.storage import save_raw
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@dataclass
+class Read:
+    images: np.ndarray
+    labels: np.ndarray
+
+
 def build(params, tmp_path, **specs):
-    return build_raw(params.data, params.image, params.seed, tmp_path / "cache", **({"specs": specs} if specs else {}))
+    """build_raw's splits, decoded whole (the stage writes them a shard at a time instead)."""
+    train, test, names, manifest = build_raw(
+        params.data, params.seed, tmp_path / "cache", **({"specs": specs} if specs else {})
+    )
+    size = (params.image.height, params.image.width, params.image.channels)
+    return read(train, size), read(test, size), names, manifest
+
+
+def read(split, size) -> Read:
+    batches = list(split.batches(size))
+    return Read(np.concatenate([images for images, _ in batches]), np.concatenate([labels for _, labels in batches]))
 
 
 @pytest.mark.parametrize("dataset", ["fashion_mnist", "mnist"])
@@ -108,22 +126,48 @@ def test_image_folder_with_train_and_test_folders_rgb(make_params, image_folder,
     assert train.images.shape == (36, 32, 24, 3) and test.images.shape == (36, 32, 24, 3)
 
 
-def test_unreadable_files_fail_by_path_or_are_skipped_and_reported(make_params, image_folder, tmp_path):
+def test_files_that_are_not_images_are_skipped_and_listed(make_params, image_folder, tmp_path):
+    strays = [image_folder / "banana_ü" / "Thumbs.db", image_folder / "cherry (red)" / "README.txt"]
+    strays += [image_folder / "Apple Braeburn" / ".DS_Store"]
+    for stray in strays:
+        stray.write_bytes(b"\x00not an image")
+    params = make_params(data={"dataset": "image_folder", "source": str(image_folder)})
+    train, test, _, manifest = build(params, tmp_path)
+    assert len(train.labels) + len(test.labels) == 36
+    assert {entry["path"] for entry in manifest["skipped_files"]} == {str(stray) for stray in strays}
+    assert all("not an image file" in entry["reason"] for entry in manifest["skipped_files"])
+
+
+def test_unreadable_images_fail_by_path_or_are_skipped_and_reported(make_params, image_folder, tmp_path):
     corrupt = image_folder / "banana_ü" / "broken 1.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    notes = image_folder / "cherry (red)" / "notes.txt"
-    notes.write_text("not an image")
     params = make_params(data={"dataset": "image_folder", "source": str(image_folder)})
     with pytest.raises(ImageFolderError) as caught:
         build(params, tmp_path)
     message = str(caught.value)
-    assert "2 unreadable file(s)" in message and str(corrupt) in message and str(notes) in message
+    assert "1 unreadable image file(s)" in message and str(corrupt) in message
     assert "data.skip_unreadable: true" in message
 
     params = make_params(data={"dataset": "image_folder", "source": str(image_folder), "skip_unreadable": True})
+    train, test, names, manifest = build_raw(params.data, params.seed, tmp_path / "cache")
+    written = save_raw(tmp_path / "raw", {"train": train, "test": test}, (28, 28, 1), names, manifest)
+    assert written["num_train"] + written["num_test"] == 36
+    assert [entry["path"] for entry in written["unreadable_files"]] == [str(corrupt)]
+
+
+@pytest.mark.parametrize("suffix, mode", [(".bmp", "RGB"), (".gif", "P"), (".webp", "RGB"), (".JPG", "RGB")])
+def test_bmp_gif_and_webp_read_like_keras_reads_them(make_params, image_folder, tmp_path, suffix, mode):
+    pixels = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels).convert(mode)
+    image.save(image_folder / "banana_ü" / f"extra{suffix}", **({"lossless": True} if suffix == ".webp" else {}))
+    params = make_params(
+        data={"dataset": "image_folder", "source": str(image_folder)}, image={"height": 20, "width": 30, "channels": 3}
+    )
     train, test, _, manifest = build(params, tmp_path)
-    assert len(train.labels) + len(test.labels) == 36
-    assert {entry["path"] for entry in manifest["skipped_files"]} == {str(corrupt), str(notes)}
+    assert len(train.labels) + len(test.labels) == 37 and manifest["skipped_files"] == []
+    if suffix in (".bmp", ".webp"):  # lossless: the pixels come back exactly
+        stored = np.concatenate([train.images, test.images])
+        assert any(np.array_equal(image, pixels) for image in stored)
 
 
 def test_image_folder_needs_two_classes(make_params, tmp_path):

@@ -18,7 +18,6 @@ from imagepipe.core.sections import TrainTransferParams
 from imagepipe.data.transfer_task import (
     TooFewImages,
     few_labels,
-    write_task,
 )
 from imagepipe.models.backbones import (
     APPLICATIONS,
@@ -28,6 +27,7 @@ from imagepipe.models.backbones import (
 )
 from imagepipe.models.transfer import classifier, compile_with, head_of
 from imagepipe.training import transfer as transfer_training
+from imagepipe.training.inputs import load_split
 from imagepipe.training.state import TrainingState
 from imagepipe.training.transfer import compare
 from imagepipe.validation.summary import ValidationFailed
@@ -154,22 +154,19 @@ def transfer_data(tmp_path_factory):
     """Digits at the pipeline's 28×28×1, three labels per class, as prepare_transfer writes them."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     parsed = parse_params(params | {"prepare_transfer": {**params["prepare_transfer"], "labels_per_class": 3}})
-    task = prepare_task(parsed.prepare_transfer, parsed.image, parsed.validation, 0, tmp_path_factory.mktemp("cache"))
     directory = tmp_path_factory.mktemp("data") / "transfer"
-    write_task(directory, task, "float16")
+    cache = tmp_path_factory.mktemp("cache")
+    prepare_task(parsed.prepare_transfer, parsed.image, parsed.validation, 0, cache, directory)
     return directory
 
 
 def test_transfer_task_has_the_processed_layout(transfer_data):
-    for split, count in (("train", 30), ("val", 30)):
-        images, labels = np.load(transfer_data / f"{split}_images.npy"), np.load(transfer_data / f"{split}_labels.npy")
-        assert (
-            images.shape == (count, 28, 28, 1)
-            and images.dtype == np.float16
-            and 0 <= images.min()
-            and images.max() <= 1
-        )
-        assert labels.dtype == np.uint8 and labels.sum(axis=0).tolist() == [3] * 10
+    for name, count in (("train", 30), ("val", 30)):
+        split = load_split(transfer_data, name)
+        images = split.images(np.arange(split.count))
+        assert images.shape == (count, 28, 28, 1) and images.dtype == np.float32
+        assert 0 <= images.min() and images.max() <= 1
+        assert split.one_hot_labels().sum(axis=0).tolist() == [3] * 10
     summary = json.loads((transfer_data / "summary.json").read_text())
     assert summary["success"] and summary["num_classes"] == 10
     assert json.loads((transfer_data / "classes.json").read_text()) == [str(digit) for digit in range(10)]
@@ -181,7 +178,8 @@ def test_transfer_task_that_breaks_an_expectation_is_refused(make_params, tmp_pa
         ValidationFailed,
         match=r"(?s)the transfer task \(digits\) failed validation .*test_vs_train: .*KL divergence 1e-09",
     ):
-        prepare_task(params.prepare_transfer, params.image, params.validation, 0, tmp_path)
+        prepare_task(params.prepare_transfer, params.image, params.validation, 0, tmp_path, tmp_path / "transfer")
+    assert not (tmp_path / "transfer").exists() and not list(tmp_path.glob(".transfer.partial-*"))
 
 
 def tiny_cnn(path):
@@ -303,9 +301,12 @@ def test_head_trained_on_cached_features_is_the_classifiers_own_head(transfer_da
     head = head_of(model, backbone)
     compile_with(head, 0.01)
     base_before = [weights.copy() for weights in backbone.base.get_weights()]
-    head.fit(transfer_training.frozen_features(backbone, data, 8, 0)["train"], epochs=2, verbose=0)
+    head.fit(
+        transfer_training.frozen_features(backbone, data, tmp_path / "features", 8, 0)["train"], epochs=2, verbose=0
+    )
 
-    images = np.asarray(data["arrays"]["val"][0], np.float32)
+    val = data["splits"]["val"]
+    images = val.images(np.arange(val.count))
     features = backbone.base.predict(images, verbose=0)
     # The classifier now predicts with the head's new weights, on the same base as before.
     np.testing.assert_allclose(
@@ -313,7 +314,9 @@ def test_head_trained_on_cached_features_is_the_classifiers_own_head(transfer_da
     )
     base_after = backbone.base.get_weights()
     assert all(np.array_equal(before, after) for before, after in zip(base_before, base_after, strict=True))
-    cached = np.concatenate([batch for batch, _ in transfer_training.frozen_features(backbone, data, 8, 0)["val"]])
+    cached = np.concatenate(
+        [batch for batch, _ in transfer_training.frozen_features(backbone, data, tmp_path / "features", 8, 0)["val"]]
+    )
     np.testing.assert_allclose(cached, features, rtol=1e-5, atol=1e-6)
 
 

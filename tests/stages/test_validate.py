@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imagepipe.data.storage import Split, save_raw
+from imagepipe.data.sources.raw import ArraySplit
+from imagepipe.data.storage import save_raw
+from imagepipe.validation.expectations import image_table, split_table
 from imagepipe.validation.runner import validate_dataset
 from tests.helpers.data import balanced_labels
 
@@ -16,12 +18,23 @@ NAMES = [f"class {i}" for i in range(10)]
 
 def split(labels, seed=0, dtype=np.uint8):
     rng = np.random.default_rng(seed)
-    return Split(rng.integers(0, 256, (len(labels), 28, 28, 1)).astype(dtype), np.asarray(labels, np.int64))
+    return ArraySplit(rng.integers(0, 256, (len(labels), 28, 28, 1)).astype(dtype), np.asarray(labels, np.int64))
 
 
 def check(make_params, train, test, **validate):
     params = make_params(validate=validate) if validate else make_params()
-    return validate_dataset({"train": train, "test": test}, NAMES, params.validation, params.image)
+    tables = {name: image_table(split.images, split.labels) for name, split in (("train", train), ("test", test))}
+    return validate_dataset(tables, NAMES, params.validation, params.image)
+
+
+def test_split_table_streams_batches_into_one_table():
+    data = split(balanced_labels(10, 30))
+    whole = image_table(data.images, data.labels)
+    batches = ((data.images[i : i + 7], data.labels[i : i + 7]) for i in range(0, 300, 7))
+    streamed = split_table(batches)
+    assert streamed["id"].tolist() == list(range(300))
+    assert streamed.equals(whole)
+    assert whole["pixel_mean"].iloc[3] == data.images[3].mean()
 
 
 def test_balanced_data_passes(make_params):
@@ -71,7 +84,7 @@ def test_nan_and_out_of_range_pixels_and_wrong_shape(make_params):
     train.images[5, 0, 0, 0] = np.nan
     train.images[6, 0, 0, 0] = 300.0
     test = split(balanced_labels(10, 12))
-    test = Split(test.images[:, :27], test.labels)
+    test = ArraySplit(test.images[:, :27], test.labels)
     failures = "\n".join(check(make_params, train, test).failures)
     assert (
         "train_images: no missing (NaN) pixels: 1 of 300 rows fail "
@@ -84,7 +97,8 @@ def test_nan_and_out_of_range_pixels_and_wrong_shape(make_params):
 def test_stage_fails_with_report_and_keeps_docs(tmp_path):
     labels = balanced_labels(10, 30)
     labels[0] = 42
-    save_raw(tmp_path / "raw", split(labels), split(balanced_labels(10, 12)), NAMES, {})
+    splits = {"train": split(labels), "test": split(balanced_labels(10, 12))}
+    save_raw(tmp_path / "raw", splits, (28, 28, 1), NAMES, {})
     out = tmp_path / "validation"
     result = subprocess.run(
         [

@@ -22,6 +22,7 @@ from imagepipe.core.sections import (
     DataParams,
     EvaluateParams,
     ImageParams,
+    InputsParams,
     PrepareTransferParams,
     PreprocessParams,
     Section,
@@ -40,6 +41,7 @@ class ParamsError(StageError):
 class Params(Section):
     seed: int = Field(ge=0, description="seed of every subset, split and shuffle")
     accelerator: AcceleratorParams
+    inputs: InputsParams
     image: ImageParams
     data: DataParams
     # `validate` would shadow pydantic's BaseModel.validate, hence the alias.

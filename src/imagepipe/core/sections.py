@@ -58,9 +58,6 @@ class ValidateParams(Section):
 
 class PreprocessParams(Section):
     validation_split: float = Field(gt=0, lt=1, description="share of train held out (stratified) for validation")
-    dtype: Literal["float16", "float32"] = Field(
-        description="dtype of the normalized pixels; float16 halves disk and memory"
-    )
 
 
 class AugmentationParams(Section):
@@ -144,6 +141,13 @@ class EvaluateParams(Section):
 class VisualizeParams(Section):
     rows: PositiveInt = Field(description="rows of the GT vs PR grid")
     columns: PositiveInt = Field(description="columns of the GT vs PR grid")
+
+
+class InputsParams(Section):
+    cache_mb: NonNegativeInt = Field(
+        description="a split of at most this many MiB of pixels is read into memory once; larger ones stream"
+    )
+    shuffle_buffer_mb: PositiveInt = Field(description="memory of the shuffle buffer of a streamed train split")
 
 
 class AcceleratorParams(Section):

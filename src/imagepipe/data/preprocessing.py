@@ -1,37 +1,56 @@
-"""Preprocessing: pixels to [0, 1] floats, one-hot labels, a stratified validation split."""
+"""Preprocessing: a stratified validation split, a shuffled train order, and the normalisation
+and label encoding every reader of the processed data applies.
+
+Pixels stay uint8 on disk (a quarter of float32's disk, half of float16's); `preprocessing.json`
+defines how they become model inputs (x * scale + offset, as float32) and labels one-hot vectors,
+and the input pipelines apply it batch by batch (imagepipe.training.inputs).
+"""
+
+from pathlib import Path
 
 import numpy as np
 
+from imagepipe.core.files import read_json, write_json
+from imagepipe.data.shards import ShardedSplit, ShardWriter
 from imagepipe.data.splits import stratified_split
-from imagepipe.data.storage import Split
+
+ENCODING = "preprocessing.json"
 
 
-def normalize(images: np.ndarray, dtype: str) -> np.ndarray:
-    """uint8 pixels scaled to [0, 1], through a 256-entry table: no float32 copy of the batch."""
-    table = (np.arange(256, dtype=np.float64) / 255).astype(dtype)
-    return table[images]
+def encoding(num_classes: int) -> dict:
+    return {"scale": 1 / 255, "offset": 0.0, "labels": "one_hot", "num_classes": num_classes}
+
+
+def normalize(images: np.ndarray, scale: float = 1 / 255, offset: float = 0.0) -> np.ndarray:
+    """uint8 pixels as float32 model inputs."""
+    return images.astype(np.float32) * np.float32(scale) + np.float32(offset)
 
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    return np.eye(num_classes, dtype=np.uint8)[labels]
+    return np.eye(num_classes, dtype=np.float32)[labels]
 
 
-def prepare(
-    train: Split,
-    test: Split,
-    num_classes: int,
-    validation_split: float,
-    dtype: str,
-    seed: int,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{"train"|"val"|"test": (images in [0, 1], one-hot labels)}."""
+def split_indices(train_labels: np.ndarray, validation_split: float, seed: int) -> dict[str, np.ndarray]:
+    """Raw train indices for the processed train split (in a seeded random order, so that a
+    streaming shuffle buffer draws from every class) and the validation split."""
     kept, held = stratified_split(
-        train.labels,
-        validation_split,
-        seed,
-        "train into train and validation (preprocess.validation_split)",
+        train_labels, validation_split, seed, "train into train and validation (preprocess.validation_split)"
     )
-    splits = {"train": train.subset(kept), "val": train.subset(held), "test": test}
-    return {
-        name: (normalize(split.images, dtype), one_hot(split.labels, num_classes)) for name, split in splits.items()
-    }
+    return {"train": np.random.default_rng(seed).permutation(kept), "val": held}
+
+
+def copy_images(source: ShardedSplit, indices: np.ndarray, writer: ShardWriter) -> dict:
+    """source's images at indices, in that order, into writer a shard at a time; the split's entry."""
+    labels = source.labels()
+    for start in range(0, len(indices), writer.capacity):
+        chunk = indices[start : start + writer.capacity]
+        writer.add(source.read(chunk), labels[chunk])
+    return writer.close()
+
+
+def write_encoding(directory: Path, num_classes: int) -> None:
+    write_json(Path(directory) / ENCODING, encoding(num_classes))
+
+
+def read_encoding(directory: Path) -> dict:
+    return read_json(Path(directory) / ENCODING)

@@ -1,31 +1,23 @@
-"""The transfer-learning task: a second, small labelled dataset, cut to a few labels per class and
-written in preprocess's layout (the stage validates it in between)."""
+"""The transfer-learning task: a second, small labelled dataset, cut to a few labels per class
+before any image is decoded, and written in preprocess's layout (the stage validates it)."""
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from imagepipe.core.errors import StageError
-from imagepipe.core.files import atomic_directory, write_json
-from imagepipe.core.sections import DataParams, ImageParams, PrepareTransferParams, ValidateParams
-from imagepipe.data.preprocessing import normalize, one_hot
-from imagepipe.data.sources.raw import build_raw
-from imagepipe.data.storage import Split
+from imagepipe.core.files import write_json
+from imagepipe.core.sections import DataParams, PrepareTransferParams, ValidateParams
+from imagepipe.data.preprocessing import write_encoding
+from imagepipe.data.shards import write_manifest, write_split
+from imagepipe.data.sources.raw import SplitSource, build_raw
 
 logger = logging.getLogger(__name__)
 
 
 class TooFewImages(StageError):
     """A class has fewer train images than the train and validation splits need."""
-
-
-@dataclass
-class TransferTask:
-    splits: dict[str, Split]
-    class_names: list[str]
-    summary: dict
 
 
 def few_labels(labels: np.ndarray, labels_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,10 +37,10 @@ def few_labels(labels: np.ndarray, labels_per_class: int, seed: int) -> tuple[np
 
 
 def few_label_splits(
-    section: PrepareTransferParams, image: ImageParams, seed: int, cache_dir: Path
-) -> tuple[dict[str, Split], list[str]]:
+    section: PrepareTransferParams, seed: int, cache_dir: Path
+) -> tuple[dict[str, SplitSource], list[str]]:
     """The target task read like download reads `data`, cut to labels_per_class train and as
-    many validation images per class, with the whole test split."""
+    many validation images per class, with the whole test split (nothing decoded yet)."""
     data = DataParams(
         dataset=section.dataset,
         source=section.source,
@@ -57,7 +49,7 @@ def few_label_splits(
         test_fraction=section.test_fraction,
         skip_unreadable=False,
     )
-    train, test, class_names, _ = build_raw(data, image, seed, cache_dir)
+    train, test, class_names, _ = build_raw(data, seed, cache_dir)
     train_index, validation_index = few_labels(train.labels, section.labels_per_class, seed)
     return {"train": train.subset(train_index), "val": train.subset(validation_index), "test": test}, class_names
 
@@ -68,19 +60,17 @@ def few_label_checks(checks: ValidateParams, labels_per_class: int) -> ValidateP
     return checks.model_copy(update={"min_images_per_class": min(checks.min_images_per_class, labels_per_class)})
 
 
-def write_task(directory: Path, task: TransferTask, dtype: str) -> None:
-    """preprocess's layout: {split}_images.npy in [0, 1], {split}_labels.npy one-hot, classes.json."""
-    with atomic_directory(directory) as scratch:
-        for name, split in task.splits.items():
-            np.save(scratch / f"{name}_images.npy", normalize(split.images, dtype))
-            np.save(
-                scratch / f"{name}_labels.npy",
-                one_hot(split.labels, len(task.class_names)),
-            )
-        write_json(scratch / "classes.json", task.class_names)
-        write_json(scratch / "summary.json", task.summary)
-    logger.info(
-        "wrote %s: %s",
-        directory,
-        {name: len(split.labels) for name, split in task.splits.items()},
+def write_splits(directory: Path, splits: dict[str, SplitSource], size: tuple[int, int, int]) -> None:
+    """Each split decoded into shards in directory, with the shards' manifest."""
+    write_manifest(
+        directory, {name: write_split(directory, name, split.batches(size), size) for name, split in splits.items()}
     )
+
+
+def finish_task(directory: Path, class_names: list[str], summary: dict) -> None:
+    """What makes directory preprocess's layout beside the shards: the encoding, the class
+    names, and validate's summary of the task."""
+    write_encoding(directory, len(class_names))
+    write_json(directory / "classes.json", class_names)
+    write_json(directory / "summary.json", summary)
+    logger.info("wrote %s: %s", directory, summary["class_counts"])

@@ -51,8 +51,8 @@ def log_keras_model(
 def publish_classifier(state: TrainingState, data: Path, registered_name: str, model_dir: Path, plots: Path) -> None:
     """Register the best checkpoint as a raw-pixel classifier, then publish it, its history and
     `mlflow.json` (the run and registered version) into the DVC outs."""
-    images, _ = load_split(data, "val")
-    example = (np.asarray(images[:4], np.float32) * 255).round()
+    val = load_split(data, "val")
+    example = (val.images(np.arange(min(4, val.count))) * 255).round()
     best = load_keras(state.best_path)
     reference = log_keras_model(
         state.best_path,

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,16 @@ HEALTH_TIMEOUT_SECONDS = 10
 
 
 EXPERIMENT = "imagepipe"
+NOT_IN_METRIC_NAMES = re.compile(r"[^A-Za-z0-9_\-. /:]")
+
+
+def metric_names(prefix: str, names: list[str]) -> list[str]:
+    """MLflow metric keys `prefix.<name>` for names of any characters: a name MLflow refuses
+    (it allows ASCII letters, digits, `_ - . / :` and spaces) has the others replaced by `_`, and
+    names that would then clash get their index appended, so every name keeps its own key."""
+    keys = [f"{prefix}.{NOT_IN_METRIC_NAMES.sub('_', name)}" for name in names]
+    clashing = {key for key in keys if keys.count(key) > 1}
+    return [f"{key}_{index}" if key in clashing else key for index, key in enumerate(keys)]
 
 
 def configure_tracking() -> None:

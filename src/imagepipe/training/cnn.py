@@ -5,9 +5,9 @@ from pathlib import Path
 
 import keras
 
-from imagepipe.core.sections import TrainCnnParams
+from imagepipe.core.sections import InputsParams, TrainCnnParams
 from imagepipe.models.cnn import ARCHITECTURES
-from imagepipe.training.inputs import batches, load_split
+from imagepipe.training.inputs import DEFAULT_INPUTS, batches, load_split
 from imagepipe.training.state import TrainingState
 
 
@@ -32,29 +32,20 @@ def train_cnn(
     seed: int,
     state: TrainingState,
     extra_callbacks: list,
+    inputs: InputsParams = DEFAULT_INPUTS,
 ) -> keras.Model:
     """Fit the configured CNN; the best epoch is kept in state. Returns the last model."""
     keras.utils.set_random_seed(seed)
-    (x_train, y_train), (x_val, y_val) = (
-        load_split(data, "train"),
-        load_split(data, "val"),
-    )
-    model = ARCHITECTURES[params.architecture](x_train.shape[1:], y_train.shape[1], params.dropout_rate)
+    train, val = load_split(data, "train"), load_split(data, "val")
+    model = ARCHITECTURES[params.architecture](train.input_shape, train.num_classes, params.dropout_rate)
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=params.label_smoothing)
     model.compile(
-        optimizer=optimizer(params, math.ceil(len(x_train) / params.batch_size)),
+        optimizer=optimizer(params, math.ceil(train.count / params.batch_size)),
         loss=loss,
         metrics=["accuracy"],
     )
-    train_batches = batches(
-        x_train,
-        y_train,
-        params.batch_size,
-        seed,
-        shuffle=True,
-        augment=params.augmentation,
-    )
-    val_batches = batches(x_val, y_val, params.batch_size, seed)
+    train_batches = batches(train, params.batch_size, seed, shuffle=True, augment=params.augmentation, inputs=inputs)
+    val_batches = batches(val, params.batch_size, seed, inputs=inputs)
     model.fit(
         train_batches,
         validation_data=val_batches,

@@ -1,35 +1,42 @@
 """Training the DCGAN: the best generator by FID on validation images."""
 
 import logging
+import math
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from imagepipe.core.errors import StageError
-from imagepipe.core.sections import TrainGanParams
+from imagepipe.core.sections import InputsParams, TrainGanParams
 from imagepipe.models.gan import DCGAN
 from imagepipe.models.gan_quality import GanMonitor, feature_extractor
-from imagepipe.training.inputs import load_split
+from imagepipe.training.inputs import DEFAULT_INPUTS, Split, batches, load_split
 from imagepipe.training.state import TrainingState, save_atomically, write_score
 
 logger = logging.getLogger(__name__)
 
 
-def sample_images(images: np.ndarray, count: int | None, seed: int) -> np.ndarray:
-    """A seeded random subset of count images (all of them when count is None or larger), as float32."""
-    if count is not None and count < len(images):
-        images = images[np.sort(np.random.default_rng(seed).choice(len(images), count, replace=False))]
-    return np.asarray(images, np.float32)
+def training_images(
+    split: Split, count: int | None, batch_size: int, seed: int, inputs: InputsParams
+) -> np.ndarray | tf.data.Dataset:
+    """A seeded random subset of count images (all of them when count is None or larger): as a
+    float32 array when it fits inputs.cache_mb, otherwise streamed, count images an epoch."""
+    count = split.count if count is None else min(count, split.count)
+    if count * int(np.prod(split.input_shape)) * 4 <= inputs.cache_mb * 2**20:
+        return split.images(np.sort(np.random.default_rng(seed).choice(split.count, count, replace=False)))
+    streamed = batches(split, batch_size, seed, shuffle=True, inputs=inputs)
+    return streamed.map(lambda images, labels: images).take(math.ceil(count / batch_size))
 
 
-def fid_images(images: np.ndarray, count: int, split: str) -> np.ndarray:
-    if count > len(images):
+def fid_images(split: Split, count: int, name: str) -> np.ndarray:
+    if count > split.count:
         raise StageError(
-            f"train_gan.fid_samples is {count} but the {split} split has {len(images)} images; "
-            f"set it to at most {len(images)}"
+            f"train_gan.fid_samples is {count} but the {name} split has {split.count} images; "
+            f"set it to at most {split.count}"
         )
-    return np.asarray(images[:count], np.float32)
+    return split.images(np.arange(count))
 
 
 class BestGenerator(keras.callbacks.Callback):
@@ -70,11 +77,13 @@ def train_gan(
     classifier: keras.Model,
     state: TrainingState,
     extra_callbacks: list,
+    inputs: InputsParams = DEFAULT_INPUTS,
 ) -> DCGAN:
     """Fit the DCGAN; the best generator by validation FID is kept in state. Returns the GAN."""
     keras.utils.set_random_seed(seed)
-    images = sample_images(load_split(data, "train")[0], params.max_images, seed)
-    real_images = fid_images(load_split(data, "val")[0], params.fid_samples, "val")
+    train = load_split(data, "train")
+    images = training_images(train, params.max_images, params.batch_size, seed, inputs)
+    real_images = fid_images(load_split(data, "val"), params.fid_samples, "val")
     monitor = GanMonitor(
         feature_extractor(classifier),
         real_images,
@@ -82,12 +91,13 @@ def train_gan(
         params.latent_dim,
         seed,
     )
-    gan = DCGAN(params.latent_dim, images.shape[1:], seed)
+    gan = DCGAN(params.latent_dim, train.input_shape, seed)
     gan.compile(params.learning_rate, params.beta_1)
     # No validation_data: a GAN has no validation loss; FID on validation images takes its place.
     gan.fit(
         images,
-        batch_size=params.batch_size,
+        # A dataset comes batched already.
+        batch_size=params.batch_size if isinstance(images, np.ndarray) else None,
         epochs=params.epochs,
         callbacks=[monitor, *generator_callbacks(state), *extra_callbacks],
         verbose=2,

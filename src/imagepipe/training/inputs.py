@@ -1,23 +1,63 @@
-"""Input pipelines: preprocessed splits from disk and tf.data batches, augmented on the fly."""
+"""Input pipelines over preprocessed shards: tf.data batches, normalised and augmented on the fly.
 
+A split whose pixels fit `inputs.cache_mb` is read into memory once and shuffled whole (the
+fastest path, and Fashion-MNIST's). A larger one streams from its shards: shard files in a
+shuffled order, interleaved, read as fixed-length records (the `.npy` pixels, past the header the
+manifest records), shuffled in a buffer of `inputs.shuffle_buffer_mb`, batched and prefetched; its
+memory does not grow with the split. Either way the batches get the normalisation and one-hot
+labels that preprocess defined (imagepipe.data.preprocessing), as float32.
+"""
+
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from imagepipe.core.files import read_json
-from imagepipe.core.sections import AugmentationParams
+from imagepipe.core.sections import AugmentationParams, InputsParams
+from imagepipe.data.preprocessing import normalize, one_hot, read_encoding
+from imagepipe.data.shards import ShardedSplit, open_split
 from imagepipe.training.augmentation import augmented, is_enabled
 
 AUTOTUNE = tf.data.AUTOTUNE
+# The budget when a caller sets none (evaluation, a single pass): stream anything over 1 GiB.
+DEFAULT_INPUTS = InputsParams(cache_mb=1024, shuffle_buffer_mb=256)
 
 
-def load_split(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(images in [0, 1], one-hot labels) of a preprocess output split, memory-mapped."""
-    directory = Path(directory)
-    return np.load(directory / f"{split}_images.npy", mmap_mode="r"), np.load(
-        directory / f"{split}_labels.npy", mmap_mode="r"
-    )
+@dataclass(frozen=True)
+class Split:
+    """A preprocessed split and the encoding that turns its stored values into model inputs."""
+
+    shards: ShardedSplit
+    scale: float
+    offset: float
+    num_classes: int
+
+    @property
+    def count(self) -> int:
+        return self.shards.count
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.shards.shape
+
+    def images(self, indices: np.ndarray) -> np.ndarray:
+        """The model inputs (float32) of the images at indices: for a few images, not a split."""
+        return normalize(self.shards.read(indices), self.scale, self.offset)
+
+    def labels(self) -> np.ndarray:
+        """Every label of the split as a class index."""
+        return self.shards.labels()
+
+    def one_hot_labels(self) -> np.ndarray:
+        return one_hot(self.labels(), self.num_classes)
+
+
+def load_split(directory: Path, split: str) -> Split:
+    """A split of a preprocess (or prepare_transfer) output."""
+    encoding = read_encoding(directory)
+    return Split(open_split(directory, split), encoding["scale"], encoding["offset"], encoding["num_classes"])
 
 
 def load_class_names(directory: Path) -> list[str]:
@@ -25,27 +65,79 @@ def load_class_names(directory: Path) -> list[str]:
 
 
 def batches(
-    images: np.ndarray,
-    labels: np.ndarray,
+    split: Split,
     batch_size: int,
     seed: int,
     shuffle: bool = False,
     augment: AugmentationParams | None = None,
+    inputs: InputsParams = DEFAULT_INPUTS,
+    cache: bool = True,
 ) -> tf.data.Dataset:
-    """A tf.data pipeline: shuffle, batch, cast to float32, augment whole batches, prefetch.
-
-    The arrays are copied into the pipeline once; nothing else holds the dataset. Unshuffled,
-    unaugmented batches (validation) are the same every epoch, so they are cached as float32.
-    """
-    data = tf.data.Dataset.from_tensor_slices((np.asarray(images), np.asarray(labels)))
+    """(inputs, one-hot labels) batches of split as float32: shuffled each epoch when asked,
+    augmented whole batches at a time, prefetched. Unshuffled, unaugmented batches (validation)
+    are the same every epoch, so they are cached as float32 when that fits the budget, unless
+    cache is False (a single pass: evaluation, feature extraction)."""
+    in_memory = split.shards.nbytes <= inputs.cache_mb * 2**20
+    data = _in_memory(split.shards) if in_memory else _streamed(split.shards, shuffle, seed)
     if shuffle:
-        data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        buffer = split.count if in_memory else max(1, inputs.shuffle_buffer_mb * 2**20 // split.shards.image_bytes)
+        data = data.shuffle(min(buffer, split.count), seed=seed, reshuffle_each_iteration=True)
+    scale, offset, num_classes = np.float32(split.scale), np.float32(split.offset), split.num_classes
     data = data.batch(batch_size).map(
-        lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.float32)),
+        lambda x, y: (tf.cast(x, tf.float32) * scale + offset, tf.one_hot(y, num_classes)),
         num_parallel_calls=AUTOTUNE,
     )
     if augment is not None and is_enabled(augment):
         data = augmented(data, augment, seed)
-    elif not shuffle:
+    elif cache and not shuffle and split.count * np.prod(split.input_shape) * 4 <= inputs.cache_mb * 2**20:
         data = data.cache()
     return data.prefetch(AUTOTUNE)
+
+
+def predict(model, split: Split, batch_size: int) -> np.ndarray:
+    """model's outputs for every image of split, in order, streamed a batch at a time."""
+    images = batches(split, batch_size, seed=0, cache=False).map(lambda images, labels: images)
+    return model.predict(images, verbose=0)
+
+
+def _in_memory(shards: ShardedSplit) -> tf.data.Dataset:
+    images = np.empty((shards.count, *shards.shape), shards.dtype)
+    labels = np.empty(shards.count, np.int64)
+    start = 0
+    for shard_images, shard_labels in shards.iter_shards():
+        end = start + len(shard_labels)
+        images[start:end], labels[start:end] = shard_images, shard_labels
+        start = end
+    return tf.data.Dataset.from_tensor_slices((images, labels))
+
+
+def _streamed(shards: ShardedSplit, shuffle: bool, seed: int) -> tf.data.Dataset:
+    """Records straight from the shard files: no Python in the loop, shards read in parallel."""
+    directory = str(shards.directory)
+    files = tf.data.Dataset.from_tensor_slices(
+        (
+            [f"{directory}/{shard['images']}" for shard in shards.shards],
+            [np.int64(shard["images_offset"]) for shard in shards.shards],
+            [f"{directory}/{shard['labels']}" for shard in shards.shards],
+            [np.int64(shard["labels_offset"]) for shard in shards.shards],
+        )
+    )
+    if shuffle:
+        files = files.shuffle(len(shards.shards), seed=seed, reshuffle_each_iteration=True)
+    image_bytes, dtype, shape = shards.image_bytes, tf.as_dtype(shards.dtype), shards.shape
+
+    def records(images, images_offset, labels, labels_offset):
+        pixels = tf.data.FixedLengthRecordDataset(images, image_bytes, header_bytes=images_offset)
+        classes = tf.data.FixedLengthRecordDataset(labels, 8, header_bytes=labels_offset)
+        return tf.data.Dataset.zip(pixels, classes)
+
+    data = files.interleave(
+        records, cycle_length=min(4, len(shards.shards)), num_parallel_calls=AUTOTUNE, deterministic=not shuffle
+    )
+    return data.map(
+        lambda pixels, label: (
+            tf.reshape(tf.io.decode_raw(pixels, dtype), shape),
+            tf.io.decode_raw(label, tf.int64)[0],
+        ),
+        num_parallel_calls=AUTOTUNE,
+    )

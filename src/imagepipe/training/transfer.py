@@ -7,11 +7,14 @@ import keras
 import mlflow
 import numpy as np
 
-from imagepipe.core.sections import TrainTransferParams
+from imagepipe.core.errors import StageError
+from imagepipe.core.files import atomic_directory
+from imagepipe.core.sections import InputsParams, TrainTransferParams
+from imagepipe.data.shards import ShardWriter, open_split, write_manifest
 from imagepipe.models.backbones import Backbone
 from imagepipe.models.loading import load_keras
 from imagepipe.models.transfer import classifier, compile_with, head_of
-from imagepipe.training.inputs import batches, load_split
+from imagepipe.training.inputs import DEFAULT_INPUTS, Split, batches, load_split, predict
 from imagepipe.training.state import TrainingState
 
 logger = logging.getLogger(__name__)
@@ -50,23 +53,34 @@ def fit_phase(
     partial.replace(done)
 
 
-def frozen_features(backbone: Backbone, data: dict, batch_size: int, seed: int) -> dict:
-    """Train and validation batches of the frozen base's outputs, computed once.
+def frozen_features(backbone: Backbone, data: dict, directory: Path, batch_size: int, seed: int) -> dict:
+    """Train and validation batches of the frozen base's outputs, computed once into shards in
+    directory (rewritten every run) and streamed from there like any split.
 
     The frozen base runs in inference mode, so it maps an image to the same features in every
     epoch: the head trains on these instead of running the base epoch after epoch.
     """
     pixels = keras.Input(data["input_shape"])
     extractor = keras.Model(pixels, backbone.base(backbone.adapt(pixels), training=False))
-    (x_train, y_train), (x_val, y_val) = data["arrays"]["train"], data["arrays"]["val"]
-    features = {
-        split: extractor.predict(np.asarray(images, np.float32), batch_size=256, verbose=0)
-        for split, images in (("train", x_train), ("val", x_val))
-    }
+    with atomic_directory(directory) as scratch:
+        entries = {name: _write_features(extractor, data["splits"][name], scratch, name) for name in ("train", "val")}
+        write_manifest(scratch, entries)
+    features = {name: Split(open_split(directory, name), 1.0, 0.0, data["num_classes"]) for name in ("train", "val")}
     return {
-        "train": batches(features["train"], y_train, batch_size, seed, shuffle=True),
-        "val": batches(features["val"], y_val, batch_size, seed),
+        "train": batches(features["train"], batch_size, seed, shuffle=True, inputs=data["inputs"]),
+        "val": batches(features["val"], batch_size, seed, inputs=data["inputs"]),
     }
+
+
+def _write_features(extractor: keras.Model, split: Split, directory: Path, name: str) -> dict:
+    writer = None
+    for images, labels in batches(split, 256, seed=0, cache=False):
+        features = keras.ops.convert_to_numpy(extractor(images, training=False))
+        writer = writer or ShardWriter(directory, name, features.shape[1:], "float32")
+        writer.add(features, np.argmax(labels, axis=1))
+    if writer is None:
+        raise StageError(f"the {name} split of the transfer task has no images")
+    return writer.close()
 
 
 def train_transfer(
@@ -86,7 +100,7 @@ def train_transfer(
     fit_phase(
         head,
         "head",
-        frozen_features(backbone, data, params.batch_size, seed),
+        frozen_features(backbone, data, state.directory / "features", params.batch_size, seed),
         (0, params.epochs),
         state,
         callbacks,
@@ -127,26 +141,21 @@ def train_scratch(
     )
 
 
-def load_task(directory: Path, batch_size: int, seed: int) -> dict:
-    (x_train, y_train), (x_val, y_val) = (
-        load_split(directory, "train"),
-        load_split(directory, "val"),
-    )
+def load_task(directory: Path, batch_size: int, seed: int, inputs: InputsParams = DEFAULT_INPUTS) -> dict:
+    splits = {name: load_split(directory, name) for name in ("train", "val", "test")}
     return {
-        "train": batches(x_train, y_train, batch_size, seed, shuffle=True),
-        "val": batches(x_val, y_val, batch_size, seed),
-        "arrays": {"train": (x_train, y_train), "val": (x_val, y_val)},
-        "test": load_split(directory, "test"),
-        "input_shape": x_train.shape[1:],
-        "num_classes": y_train.shape[1],
+        "train": batches(splits["train"], batch_size, seed, shuffle=True, inputs=inputs),
+        "val": batches(splits["val"], batch_size, seed, inputs=inputs),
+        "splits": splits,
+        "inputs": inputs,
+        "input_shape": splits["train"].input_shape,
+        "num_classes": splits["train"].num_classes,
     }
 
 
-def held_out_accuracy(model_path: Path, test: tuple[np.ndarray, np.ndarray]) -> float:
-    model = load_keras(model_path)
-    images, labels = test
-    predicted = model.predict(np.asarray(images, np.float32), batch_size=256, verbose=0).argmax(axis=1)
-    return float((predicted == labels.argmax(axis=1)).mean())
+def held_out_accuracy(model_path: Path, test: Split) -> float:
+    predicted = predict(load_keras(model_path), test, batch_size=256).argmax(axis=1)
+    return float((predicted == test.labels()).mean())
 
 
 def compare(
@@ -156,20 +165,22 @@ def compare(
     seed: int,
     states: dict[str, TrainingState],
     callbacks: dict[str, list],
+    inputs: InputsParams = DEFAULT_INPUTS,
 ) -> dict:
     """Train both models (states and callbacks keyed "transfer" and "scratch"); their test accuracies."""
-    data = load_task(directory, params.batch_size, seed)
+    data = load_task(directory, params.batch_size, seed, inputs)
     train_transfer(backbone, data, params, seed, states["transfer"], callbacks["transfer"])
     train_scratch(backbone, data, params, seed, states["scratch"], callbacks["scratch"])
     accuracies = {
-        f"{name}_test_accuracy": held_out_accuracy(state.best_path, data["test"]) for name, state in states.items()
+        f"{name}_test_accuracy": held_out_accuracy(state.best_path, data["splits"]["test"])
+        for name, state in states.items()
     }
     comparison = accuracies | {
         "transfer_gain": accuracies["transfer_test_accuracy"] - accuracies["scratch_test_accuracy"]
     }
     logger.info(
         "test accuracy on %d images: transfer %.4f, from scratch %.4f",
-        len(data["test"][1]),
+        data["splits"]["test"].count,
         accuracies["transfer_test_accuracy"],
         accuracies["scratch_test_accuracy"],
     )

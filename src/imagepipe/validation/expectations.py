@@ -1,37 +1,62 @@
 """Great Expectations suites for a labelled image dataset, and the tables they validate.
 
-Images are summarised into small tables GX validates as pandas batches: one row per image
-(label, pixel range, shape, missing pixels) and one row per class (count, share). Each table
+Images are summarised, a shard at a time, into small tables GX validates as pandas batches: one
+row per image (label, pixel range and mean, shape, missing pixels) and one row per class (count,
+share). Each table
 row carries an `id` (image index or class name) so a failure names what offended. The suites
 are run, and their failures described, by imagepipe.validation.runner.
 """
+
+from collections.abc import Iterable
 
 import great_expectations as gx
 import numpy as np
 import pandas as pd
 
 from imagepipe.core.sections import ImageParams, ValidateParams
-from imagepipe.data.storage import Split
 
 E = gx.expectations
 PIXEL_RANGE = (0, 255)
+# Images summarised at a time: bounds the temporaries of the pixel statistics.
+TABLE_ROWS = 4096
 
 
-def image_table(split: Split) -> pd.DataFrame:
-    flat = split.images.reshape(len(split.images), -1)
-    numeric = flat.astype(np.float32, copy=False)
-    _, height, width, channels = split.images.shape
+def image_table(images: np.ndarray, labels: np.ndarray, first_id: int = 0) -> pd.DataFrame:
+    """One row per image of a batch (N×H×W×C): its label, pixel range and mean, shape, and
+    missing (NaN) pixels; ids count on from first_id, so a split's batches make one table."""
+    flat = images.reshape(len(images), -1)
+    _, height, width, channels = images.shape
+    if not flat.size:
+        low = high = mean = missing = np.zeros(len(flat))
+    elif np.issubdtype(flat.dtype, np.integer):  # no NaN, and no float copy of the pixels
+        low, high, mean, missing = flat.min(axis=1), flat.max(axis=1), flat.mean(axis=1), np.zeros(len(flat), int)
+    else:
+        low, high, mean, missing = np.nanmin(flat, 1), np.nanmax(flat, 1), np.nanmean(flat, 1), np.isnan(flat).sum(1)
     return pd.DataFrame(
         {
-            "id": np.arange(len(flat)),
-            "label": split.labels,
-            "pixel_min": np.nanmin(numeric, axis=1) if flat.size else [],
-            "pixel_max": np.nanmax(numeric, axis=1) if flat.size else [],
-            "missing_pixels": np.isnan(numeric).sum(axis=1),
+            "id": np.arange(first_id, first_id + len(flat)),
+            "label": labels,
+            "pixel_min": low,
+            "pixel_max": high,
+            "pixel_mean": mean,
+            "missing_pixels": missing,
             "height": height,
             "width": width,
             "channels": channels,
         }
+    )
+
+
+def split_table(batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """image_table of a whole split, built a batch (a shard) at a time: the table is a few numbers
+    per image, so memory holds one batch of pixels whatever the split's size."""
+    tables, first_id = [], 0
+    for images, labels in batches:
+        for start in range(0, len(labels), TABLE_ROWS):
+            tables.append(image_table(images[start : start + TABLE_ROWS], labels[start : start + TABLE_ROWS], first_id))
+            first_id += len(labels[start : start + TABLE_ROWS])
+    return (
+        pd.concat(tables, ignore_index=True) if tables else image_table(np.zeros((0, 1, 1, 1), np.uint8), np.zeros(0))
     )
 
 
@@ -74,7 +99,7 @@ def pixel_expectations() -> list[gx.expectations.Expectation]:
                 max_value=high,
                 description=f"pixel values within [{low}, {high}]",
             )
-            for column in ("pixel_min", "pixel_max")
+            for column in ("pixel_min", "pixel_max", "pixel_mean")
         ),
         E.ExpectColumnValuesToBeInSet(
             column="missing_pixels",
@@ -138,24 +163,22 @@ def shift_suite(train_labels: np.ndarray, num_classes: int, checks: ValidatePara
 
 
 def suites_and_tables(
-    splits: dict[str, Split],
+    tables: dict[str, pd.DataFrame],
     class_names: list[str],
     checks: ValidateParams,
     image: ImageParams,
 ) -> dict[str, tuple[gx.ExpectationSuite, pd.DataFrame]]:
-    """Each batch to validate, by name: the suite and the table it is run on."""
+    """Each batch to validate, by name: the suite and the table it is run on. tables: each
+    split's image table ("train" and "test", from split_table)."""
     batches = {}
-    for split_name, split in splits.items():
-        batches[f"{split_name}_images"] = (
-            image_suite(f"{split_name}_images", len(class_names), image),
-            image_table(split),
-        )
+    for split_name, table in tables.items():
+        batches[f"{split_name}_images"] = (image_suite(f"{split_name}_images", len(class_names), image), table)
         batches[f"{split_name}_classes"] = (
             class_suite(f"{split_name}_classes", checks),
-            class_table(split.labels, class_names),
+            class_table(table["label"].to_numpy(), class_names),
         )
     batches["test_vs_train"] = (
-        shift_suite(splits["train"].labels, len(class_names), checks),
-        image_table(splits["test"])[["id", "label"]],
+        shift_suite(tables["train"]["label"].to_numpy(), len(class_names), checks),
+        tables["test"][["id", "label"]],
     )
     return batches

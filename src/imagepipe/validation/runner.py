@@ -16,7 +16,6 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.datasource.fluent import PandasDatasource
 
 from imagepipe.core.sections import ImageParams, ValidateParams
-from imagepipe.data.storage import Split
 from imagepipe.validation.expectations import suites_and_tables
 
 RESULT_FORMAT = {"result_format": "SUMMARY", "unexpected_index_column_names": ["id"]}
@@ -30,17 +29,18 @@ class Report:
 
 
 def validate_dataset(
-    splits: dict[str, Split],
+    tables: dict[str, pd.DataFrame],
     class_names: list[str],
     checks: ValidateParams,
     image: ImageParams,
     docs_dir: Path | None = None,
 ) -> Report:
-    """Run every suite on every split; build GX Data Docs into docs_dir when given."""
+    """Run every suite on every split's image table (expectations.split_table); build GX Data
+    Docs into docs_dir when given."""
     context = quiet_context(docs_dir)
     source = context.data_sources.add_pandas("arrays")
     results, failures = {}, []
-    for name, (suite, table) in suites_and_tables(splits, class_names, checks, image).items():
+    for name, (suite, table) in suites_and_tables(tables, class_names, checks, image).items():
         results[name], failed = run_batch(context, source, name, suite, table, build_docs=docs_dir is not None)
         failures += failed
     return Report(success=not failures, failures=failures, result=results)

@@ -10,19 +10,18 @@ class ValidationFailed(StageError):
     """The data broke at least one expectation."""
 
 
-def summarize(report: Report, splits: dict, class_names: list[str]) -> dict:
-    """The facts a reader (and DVC) needs, without timestamps or run ids."""
-    # Labels past the last class (bad data the label expectation reports) make bincount longer
-    # than class_names; zip leaves them out, as they name no class.
+def summarize(report: Report, labels: dict[str, np.ndarray], class_names: list[str]) -> dict:
+    """The facts a reader (and DVC) needs, without timestamps or run ids. labels: each split's."""
+    # Labels outside 0..num_classes-1 (bad data the label expectation reports) name no class.
     counts = {
         name: dict(
             zip(
                 class_names,
-                np.bincount(split.labels.clip(0), minlength=len(class_names)).tolist(),
-                strict=False,
+                np.bincount(values[(values >= 0) & (values < len(class_names))], minlength=len(class_names)).tolist(),
+                strict=True,
             )
         )
-        for name, split in splits.items()
+        for name, values in labels.items()
     }
     return {
         "success": report.success,

@@ -1,18 +1,16 @@
-"""A directory of class subfolders of PNG/JPEG images, as Keras's `flow_from_directory` reads it.
+"""A directory of class subfolders of images, as Keras's `image_dataset_from_directory` reads it.
 
 Class names are the folder names, sorted. The root may hold the class folders directly, or a
 train and a test folder (`train`/`test`, `training`/`testing`, any case) that each hold them.
-Every image is converted to the configured size and channels. Files that cannot be read are
-reported by path: the load fails, or skips them when asked to, but never drops them silently.
+Files are images by their suffix (PNG, JPEG, BMP, GIF's first frame, WebP); any other file (a
+`Thumbs.db`, a `README.txt`) is skipped and listed in the manifest. Image files that cannot be
+decoded are reported by path: the load fails, or skips them when asked to, never silently.
 The folder may also come as a local archive of it (imagepipe.data.sources.archives).
 """
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
 
 from imagepipe.core.errors import StageError
 from imagepipe.core.redact import redact
@@ -22,11 +20,11 @@ from imagepipe.data.sources.archives import (
     unpacked_folder,
 )
 from imagepipe.data.sources.fetch import local_path
-from imagepipe.data.sources.images import fit_image
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# The suffixes Keras reads as images, and WebP, which Pillow decodes as well.
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")
 SPLIT_NAMES = {"train": ("train", "training"), "test": ("test", "testing")}
 
 
@@ -35,10 +33,10 @@ class ImageFolderError(StageError):
 
 
 @dataclass
-class FolderImages:
-    images: np.ndarray
-    labels: np.ndarray
-    unreadable: list[tuple[str, str]] = field(default_factory=list)
+class FolderListing:
+    paths: list[Path]
+    labels: list[int]
+    skipped: list[tuple[str, str]]  # (path, reason) of files that are not images
 
 
 def resolve_source(source: str | None, cache_dir: Path) -> tuple[Path, dict]:
@@ -82,37 +80,33 @@ def class_names(folders: list[Path]) -> list[str]:
     return names
 
 
-def read_folder(folder: Path, names: list[str], size: tuple[int, int, int], skip_unreadable: bool) -> FolderImages:
-    """Every image under folder/<class name>/, converted to size (height, width, channels)."""
-    images, labels, unreadable = [], [], []
+def list_folder(folder: Path, names: list[str]) -> FolderListing:
+    """Every image file under folder/<class name>/ (recursively, sorted) with its label; other
+    files are listed as skipped, as Keras's `image_dataset_from_directory` ignores them."""
+    listing = FolderListing([], [], [])
     for label, name in enumerate(names):
         class_dir = folder / name
-        paths = sorted(class_dir.iterdir()) if class_dir.is_dir() else []
-        for path in paths:
-            if path.name.startswith(".") or path.is_dir():
+        for path in sorted(class_dir.rglob("*")) if class_dir.is_dir() else []:
+            if path.is_dir():
                 continue
-            try:
-                images.append(_read_image(path, *size))
-                labels.append(label)
-            except ImageFolderError as error:
-                unreadable.append((str(path), str(error)))
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                listing.paths.append(path)
+                listing.labels.append(label)
+            else:
+                listing.skipped.append((str(path), f"not an image file; images end in {', '.join(IMAGE_SUFFIXES)}"))
+    if listing.skipped:
+        logger.warning("skipping %d file(s) that are not images, e.g. %s", len(listing.skipped), listing.skipped[0][0])
+    return listing
+
+
+def refuse_unreadable(unreadable: list[tuple[str, str]], skip_unreadable: bool) -> None:
+    """Fails on image files that could not be decoded, unless asked to skip them (then logged)."""
     if unreadable and not skip_unreadable:
-        listing = "\n  ".join(f"{path}: {reason}" for path, reason in unreadable)
+        listing = "\n  ".join(f"{path}: {reason}" for path, reason in unreadable[:20])
+        more = f"\n  ... and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
         raise ImageFolderError(
-            f"{len(unreadable)} unreadable file(s) (set data.skip_unreadable: true to skip them):\n  {listing}"
+            f"{len(unreadable)} unreadable image file(s) (set data.skip_unreadable: true to skip them):\n  "
+            f"{listing}{more}"
         )
     for skipped, reason in unreadable:
         logger.warning("skipping unreadable file %s: %s", skipped, reason)
-    stacked = np.stack(images) if images else np.zeros((0, *size), np.uint8)
-    return FolderImages(stacked, np.asarray(labels, np.int64), unreadable)
-
-
-def _read_image(path: Path, height: int, width: int, channels: int) -> np.ndarray:
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ImageFolderError(f"not an image file; allowed suffixes: {', '.join(IMAGE_SUFFIXES)}")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return fit_image(image, height, width, channels)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageFolderError(f"cannot decode image: {error}") from None
