@@ -37,13 +37,20 @@ def reproduce(
     if not needs_repro(stage, {name for name, outcome in upstream.items() if outcome != "skipped"}):
         return Completed(name="Skipped", message=f"'{stage.name}' is up to date", data="skipped")
     if not stage.is_training:
-        return dvc_commands.repro_stage(root, stage.name, env, logger.info, pull)
+        return _state_of(stage, dvc_commands.repro_stage(root, stage.name, env, logger.info, pull))
     # Taken only when the stage runs: acquiring a Prefect limit costs about 2 s the first time
     # in a process, which would double the flow's time on an up-to-date pipeline.
     with concurrency(TRAINING_LIMIT, occupy=1, strict=False), slots.hold() as gpu_env:
         if gpu_env:
             logger.info("running on GPU %s", gpu_env["CUDA_VISIBLE_DEVICES"])
-        return dvc_commands.repro_stage(root, stage.name, {**env, **gpu_env}, logger.info, pull)
+        return _state_of(stage, dvc_commands.repro_stage(root, stage.name, {**env, **gpu_env}, logger.info, pull))
+
+
+def _state_of(stage: Stage, outcome: str):
+    """The task's result: a stage DVC found unchanged shows as Skipped, like one the flow skipped."""
+    if outcome == "skipped":
+        return Completed(name="Skipped", message=f"DVC found '{stage.name}' unchanged", data="skipped")
+    return outcome
 
 
 @flow(name="pipeline")

@@ -1,6 +1,7 @@
 """End to end: the real dvc.yaml in a temporary git + DVC repo, on small real data, on CPU."""
 
 import contextlib
+import csv
 import json
 import os
 import re
@@ -13,8 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 from imagepipe.data.sources.datasets import DEBIAN_FASHION_MNIST
+from tests.helpers.data import write_image
+from tests.helpers.dvc import up_to_date
 from tests.helpers.servers import ServerLog, free_port, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,8 +56,12 @@ def run(repo: Path, *command: str, check: bool = True) -> subprocess.CompletedPr
 
 
 def repro(repo: Path, *targets: str, check: bool = True) -> tuple[list[str], subprocess.CompletedProcess]:
+    """The stages `dvc repro` ran, but for `scan`, which runs every time by design (it is how DVC
+    sees a change inside a folder outside the repository)."""
     result = run(repo, "dvc", "repro", *targets, check=check)
-    return re.findall(r"Running stage '([^']+)'", result.stdout), result
+    ran = re.findall(r"Running stage '([^']+)'", result.stdout)
+    assert not ran or ran[0] == "scan", ran
+    return ran[1:], result
 
 
 def set_params(repo: Path, **sections) -> None:
@@ -79,7 +87,7 @@ def all_stages(repo: Path) -> set[str]:
 def test_repro_runs_once_then_only_what_changed(repo):
     set_params(repo, **QUICK)
     ran, _ = repro(repo)
-    assert set(ran) == all_stages(repo) and ran[:3] == ["download", "validate", "preprocess"]
+    assert set(ran) == all_stages(repo) - {"scan"} and ran[:3] == ["download", "validate", "preprocess"]
     train = json.loads((repo / "data/processed/shards.json").read_text())["splits"]["train"]
     assert train["shape"] == [28, 28, 1] and train["dtype"] == "uint8"
     assert (repo / "data/validation/docs/index.html").exists()
@@ -87,7 +95,7 @@ def test_repro_runs_once_then_only_what_changed(repo):
     assert "test_accuracy" in run(repo, "dvc", "metrics", "show").stdout
 
     ran, result = repro(repo)
-    assert ran == [] and "Data and pipelines are up to date" in result.stdout
+    assert ran == [] and "Stage 'download' didn't change, skipping" in result.stdout
 
     # prepare_transfer validates its task with the validate params too.
     set_params(repo, validate={"max_kl_divergence": 0.1})
@@ -104,7 +112,7 @@ def test_repro_runs_once_then_only_what_changed(repo):
     # ...and a stage's own file reruns that stage alone: no stage imports another.
     (repo / "stages/validate.py").write_text((repo / "stages/validate.py").read_text() + "\n# touched\n")
     assert repro(repo)[0] == ["validate"]
-    assert "up to date" in run(repo, "dvc", "status").stdout
+    assert up_to_date(run(repo, "dvc", "status").stdout)
 
 
 def assert_champion_served_on_raw_pixels(repo: Path) -> None:
@@ -166,7 +174,7 @@ def served(repo: Path, env: dict):
 def test_invalid_params_fail_before_any_work(repo):
     set_params(repo, data={"dataset": "cifar10"})
     ran, result = repro(repo, check=False)
-    assert result.returncode != 0 and ran == ["download"]
+    assert result.returncode != 0 and "scan" in result.stdout and ran == []
     assert (
         "data.dataset: Input should be 'fashion_mnist', 'mnist', 'digits' or 'image_folder' (got 'cifar10')"
         in result.stderr
@@ -190,3 +198,58 @@ def test_default_dataset_offline(repo):
     set_params(repo, data={"max_train_images": 2000, "max_test_images": 500})
     assert repro(repo, "preprocess")[0] == ["download", "validate", "preprocess"]
     assert yaml.safe_load((repo / "data/raw/manifest.json").read_text())["source"] == DEBIAN_FASHION_MNIST
+
+
+ODD_CLASSES = ["Ümlaut & Co", "100% cotton", "日本 (jp)", "a.b,c;d"]
+
+
+def write_user_folder(root: Path, per_class: int) -> Path:
+    """An image folder as users bring one: RGB JPEGs of another size, odd class names, strays."""
+    for label, name in enumerate(ODD_CLASSES):
+        (root / name).mkdir(parents=True)
+        for index in range(per_class):
+            write_image(root / name / f"photo {index}.jpg", "RGB", (40, 36), seed=label * 1000 + index)
+        (root / name / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0 not an image")
+    (root / ODD_CLASSES[0] / "README.txt").write_text("photos from the field")
+    return root
+
+
+def decoded(result: subprocess.CompletedProcess) -> tuple[int, int]:
+    """(images decoded, images from the decode cache) in download's log, over both splits."""
+    counts = re.findall(r"image file\(s\): (\d+) decoded, (\d+) from the decode cache", result.stderr)
+    return sum(int(new) for new, _ in counts), sum(int(cached) for _, cached in counts)
+
+
+def test_a_users_folder_goes_through_every_stage_and_only_new_images_are_decoded(repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the decode cache, for this test alone
+    folder = write_user_folder(tmp_path / "photos", per_class=60)
+    set_params(repo, **QUICK)
+    set_params(
+        repo, data={"dataset": "image_folder", "source": str(folder)}, image={"height": 32, "width": 32, "channels": 3}
+    )
+    ran, result = repro(repo, "visualize@cnn")
+    assert ran == ["download", "validate", "preprocess", "train_cnn", "evaluate@cnn", "visualize@cnn"]
+    assert decoded(result) == (240, 0)
+    manifest = json.loads((repo / "data/raw/manifest.json").read_text())
+    assert len(manifest["skipped_files"]) == 5 and manifest["num_train"] + manifest["num_test"] == 240
+    assert json.loads((repo / "data/processed/classes.json").read_text()) == sorted(ODD_CLASSES)
+    metrics = json.loads((repo / "metrics/cnn.json").read_text())
+    assert set(metrics["per_class"]) == set(ODD_CLASSES)
+    with (repo / "plots/cnn/predictions.csv").open() as handle:
+        assert {row["actual"] for row in csv.DictReader(handle)} == set(ODD_CLASSES)
+    run_id = json.loads((repo / "models/cnn/mlflow.json").read_text())["run_id"]
+    logged = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}").get_run(run_id).data.metrics
+    assert {key for key in logged if key.startswith("test_f1.")} == {
+        "test_f1._mlaut _ Co",
+        "test_f1.100_ cotton",
+        "test_f1.__ _jp_",
+        "test_f1.a.b_c_d",
+    }
+
+    # Nothing changed in the folder: download does not run again.
+    assert repro(repo, "download")[0] == []
+    # Three new photos: download reruns and decodes those three alone.
+    for index in range(3):
+        write_image(folder / ODD_CLASSES[1] / f"new {index}.png", "RGB", (40, 36), seed=9000 + index)
+    ran, result = repro(repo, "download")
+    assert ran == ["download"] and decoded(result) == (3, 240)

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from tests.helpers.dvc import up_to_date
 from tests.test_pipeline import (
     QUICK,
     assert_champion_served_on_raw_pixels,
@@ -115,7 +116,8 @@ def recovered(tmp_path_factory) -> tuple[Path, list[str]]:
     set_params(repo, **QUICK)
     set_params(repo, **EPOCHS)
     killed: list[str] = []
-    while (module := kill_one_stage(repo, set(killed))) is not None:
+    # scan runs first in every `dvc repro` and rewrites its one small file whole each time.
+    while (module := kill_one_stage(repo, {"scan", *killed})) is not None:
         killed.append(module)
     return repo, killed
 
@@ -128,7 +130,7 @@ def test_a_pipeline_killed_in_every_stage_completes_consistently(recovered):
     repo, killed = recovered
     assert set(killed) == MODULES, killed
 
-    assert "up to date" in run(repo, "dvc", "status").stdout
+    assert up_to_date(run(repo, "dvc", "status").stdout)
     assert list(repo.glob("data/.*.partial-*")) == [] and list(repo.rglob("partial-*")) == []
     assert not (repo / ".state").exists() or not any((repo / ".state").iterdir())
     # Resumed, not restarted: every epoch once in the published histories.
@@ -149,4 +151,4 @@ def test_a_pipeline_killed_in_every_stage_completes_consistently(recovered):
     before = outs(repo, deterministic)
     repro(repo, "--force", "--single-item", *deterministic)
     assert outs(repo, deterministic) == before
-    assert "up to date" in run(repo, "dvc", "status").stdout
+    assert up_to_date(run(repo, "dvc", "status").stdout)

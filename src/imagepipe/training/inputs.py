@@ -117,9 +117,9 @@ def _streamed(shards: ShardedSplit, shuffle: bool, seed: int) -> tf.data.Dataset
     files = tf.data.Dataset.from_tensor_slices(
         (
             [f"{directory}/{shard['images']}" for shard in shards.shards],
-            [np.int64(shard["images_offset"]) for shard in shards.shards],
+            np.array([shard["images_offset"] for shard in shards.shards], np.int64),
             [f"{directory}/{shard['labels']}" for shard in shards.shards],
-            [np.int64(shard["labels_offset"]) for shard in shards.shards],
+            np.array([shard["labels_offset"] for shard in shards.shards], np.int64),
         )
     )
     if shuffle:
@@ -131,8 +131,13 @@ def _streamed(shards: ShardedSplit, shuffle: bool, seed: int) -> tf.data.Dataset
         classes = tf.data.FixedLengthRecordDataset(labels, 8, header_bytes=labels_offset)
         return tf.data.Dataset.zip(pixels, classes)
 
+    # Shuffled: records of 4 shards at a time, interleaved; otherwise one shard after another,
+    # so that predictions line up with the labels.
     data = files.interleave(
-        records, cycle_length=min(4, len(shards.shards)), num_parallel_calls=AUTOTUNE, deterministic=not shuffle
+        records,
+        cycle_length=min(4, len(shards.shards)) if shuffle else 1,
+        num_parallel_calls=AUTOTUNE,
+        deterministic=not shuffle,
     )
     return data.map(
         lambda pixels, label: (

@@ -5,6 +5,7 @@ Fashion-MNIST, MNIST and digits are small fixed arrays (fitted to the configured
 a time); an image folder is a list of files, decoded on every core as they are written.
 """
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from imagepipe.data.sources.images import fit_array
 from imagepipe.data.splits import stratified_split, stratified_subset
 
 BATCH = 1024
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,7 +64,7 @@ class FileSplit:
         """Decoded images in order; fails at the end, before anything is recorded, on unreadable
         files (all of them listed) unless skip_unreadable; their labels are left out with them."""
         self.unreadable: list[tuple[str, str]] = []
-        images, labels = [], []
+        images, labels, cached = [], [], 0
         for path, label, decoded in zip(
             self.paths, self.labels, decode_files(self.paths, size, self.cache_dir), strict=True
         ):
@@ -71,11 +73,15 @@ class FileSplit:
                 continue
             images.append(decoded.image)
             labels.append(label)
+            cached += decoded.cached
             if len(images) == BATCH:
                 yield np.stack(images), np.asarray(labels, np.int64)
                 images, labels = [], []
         if images:
             yield np.stack(images), np.asarray(labels, np.int64)
+        logger.info(
+            "%d image file(s): %d decoded, %d from the decode cache", len(self.paths), len(self.paths) - cached, cached
+        )
         refuse_unreadable(self.unreadable, self.skip_unreadable)
 
 
