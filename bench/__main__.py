@@ -21,6 +21,7 @@ from bench.cnn import time_to_accuracy
 from bench.compute import matmul_peak, training_flops
 from bench.peers import FASHION_MNIST, course_augmentation, course_cnn
 from bench.report import render
+from bench.scale import measure_scale
 from bench.transfer import head_training
 from imagepipe.core.files import read_json
 from imagepipe.core.params import load_params
@@ -84,7 +85,15 @@ def measure(args: argparse.Namespace, log: logging.Logger) -> dict:
         log.info("up-to-date pipeline")
         results["up_to_date"] = pipeline.up_to_date(clone)
     results["params"] = {"train_cnn": params.train_cnn.model_dump(), "train_gan": params.train_gan.model_dump()}
-    return results
+    return results | measure_scale_part(args, log)
+
+
+def measure_scale_part(args: argparse.Namespace, log: logging.Logger) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.scratch) as scratch:
+        started = time.perf_counter()
+        scale = measure_scale(ROOT, Path(scratch), tuple(args.scale_sizes), log)
+    scale |= {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "seconds": time.perf_counter() - started}
+    return {"scale": scale}
 
 
 def main() -> None:
@@ -96,11 +105,21 @@ def main() -> None:
     parser.add_argument("--cnn-epochs", type=int, default=5, help="the project recipe's short budget for time to 91%%")
     parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks.json")
+    parser.add_argument(
+        "--scale-sizes", type=int, nargs="+", default=[5000, 20000, 80000], help="image folder sizes of the scale table"
+    )
+    parser.add_argument("--scratch", type=Path, default=None, help="where the scale table's folders go (tens of GB)")
+    parser.add_argument(
+        "--only-scale", action="store_true", help="measure the scale table alone, into the existing benchmarks.json"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
     started = time.perf_counter()
-    results = measure(args, logging.getLogger("bench"))
-    results["bench_seconds"] = time.perf_counter() - started
+    if args.only_scale:
+        results = read_json(args.json) | measure_scale_part(args, logging.getLogger("bench"))
+    else:
+        results = measure(args, logging.getLogger("bench"))
+        results["bench_seconds"] = time.perf_counter() - started
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     args.markdown.write_text(render(results))
     print(args.markdown.read_text())

@@ -1,5 +1,7 @@
 """BENCHMARKS.md from the raw figures: tables with ratios, and the issue's targets met or missed."""
 
+from bench.scale import render_scale
+
 
 def render(r: dict) -> str:
     course, project, peak = r["course_cnn"], r["project_cnn"], r["matmul_peak"]["gflops"]
@@ -144,7 +146,40 @@ def render(r: dict) -> str:
         target("the Prefect flow ≤ 5 s more", f"{flow_extra:.2f} s", flow_extra <= 5),
         "",
     ]
+    if "scale" in r:
+        lines += render_scale(r["scale"]) + scale_targets(r["scale"])
     return "\n".join(lines)
+
+
+def scale_targets(scale: dict) -> list[str]:
+    sizes = scale["sizes"]
+    smallest, largest = sizes[0]["stages"], sizes[-1]["stages"]
+    growth = max(
+        big["peak_memory_mib"] / small["peak_memory_mib"] for small, big in zip(smallest, largest, strict=True)
+    )
+    peak = max(stage["peak_memory_mib"] for size in sizes for stage in size["stages"])
+    decode = scale["decode_images_per_s"]
+    cores = max(decode, key=int)
+    speedup = decode[cores] / decode["1"]
+    lines = [
+        f"## Targets (issue 13), measured {scale['date']} on {scale['machine']['cpu']} ({scale['machine']['cores']} cores)",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+        target(
+            "every stage's peak memory at the largest size ≤ 1.25× the smallest's",
+            f"{growth:.2f}× at most",
+            growth <= 1.25,
+        ),
+        target("every stage's peak memory < 3 GiB", f"{peak / 1024:.2f} GiB at most", peak < 3 * 1024),
+        target(f"decoding scales with cores ({cores})", f"{speedup:.2f}×", speedup >= 0.8 * int(cores)),
+    ]
+    if "incremental" in scale:
+        full = {stage["stage"]: stage["seconds"] for stage in largest}
+        again = {stage["stage"]: stage["seconds"] for stage in scale["incremental"]["stages"]}
+        share = (again["download"] + again["preprocess"]) / (full["download"] + full["preprocess"])
+        lines.append(target("1% new images: download + preprocess < 10% of the full time", f"{share:.0%}", share < 0.1))
+    return lines + [""]
 
 
 def seconds(value: float | None) -> str:

@@ -1,6 +1,7 @@
 """Transfer: training the head on frozen-backbone features computed once (what train_transfer
 does) against running the frozen backbone in every epoch (the course's recipe)."""
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +29,11 @@ def head_training(
             backbone.base.trainable = False
             start = time.perf_counter()
             if way == "cached":
-                head, batches = head_of(model, backbone), frozen_features(backbone, data, params.batch_size, seed)
+                features = Path(tempfile.mkdtemp(prefix="bench-features-")) / "features"
+                head, batches = (
+                    head_of(model, backbone),
+                    frozen_features(backbone, data, features, params.batch_size, seed),
+                )
             else:
                 head, batches = model, data
             compile_with(head, params.learning_rate)
@@ -36,6 +41,6 @@ def head_training(
             seconds[way] = time.perf_counter() - start
             seconds[f"{way}_val_accuracy"] = max(history.history["val_accuracy"])
         results.append(
-            {"backbone": name, "epochs": params.epochs, "train_images": len(data["arrays"]["train"][1]), **seconds}
+            {"backbone": name, "epochs": params.epochs, "train_images": data["splits"]["train"].count, **seconds}
         )
     return results
