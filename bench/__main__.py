@@ -91,7 +91,7 @@ def measure(args: argparse.Namespace, log: logging.Logger) -> dict:
 def measure_scale_part(args: argparse.Namespace, log: logging.Logger) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.scratch) as scratch:
         started = time.perf_counter()
-        scale = measure_scale(ROOT, Path(scratch), tuple(args.scale_sizes), log)
+        scale = measure_scale(ROOT, Path(scratch), tuple(args.scale_sizes), args.scale_classes, log)
     scale |= {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "seconds": time.perf_counter() - started}
     return {"scale": scale}
 
@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument(
         "--scale-sizes", type=int, nargs="+", default=[5000, 20000, 80000], help="image folder sizes of the scale table"
     )
+    parser.add_argument("--scale-classes", type=int, default=200, help="classes of the scale table's folders")
     parser.add_argument("--scratch", type=Path, default=None, help="where the scale table's folders go (tens of GB)")
     parser.add_argument(
         "--only-scale", action="store_true", help="measure the scale table alone, into the existing benchmarks.json"

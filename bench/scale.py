@@ -2,7 +2,7 @@
 capped training epoch, each stage's seconds, images/s and peak memory; the decode's scaling with
 cores; and what adding 1% new images to the largest folder costs.
 
-The folders hold 100×100 RGB JPEGs (the size of the course's fruits-360 photos) in 200 classes,
+The folders hold 100×100 RGB JPEGs (the size of the course's fruits-360 photos) in 200 classes (`--scale-classes`),
 read at 224×224×3 (the course's InceptionV3 input). The smaller folders are hard links to the
 first photos of each class of the largest, and each size gets an empty decode cache.
 """
@@ -20,7 +20,6 @@ from PIL import Image
 from bench.pipeline import DVC, clean_clone, environment, timed
 from imagepipe.data.sources.decode import decode_files
 
-CLASSES = 200
 PHOTO = (100, 100)
 IMAGE = {"height": 224, "width": 224, "channels": 3}
 DATA_STAGES = ("scan", "download", "validate", "preprocess")
@@ -32,9 +31,9 @@ def write_photo(path: Path, rng: np.random.Generator) -> None:
     Image.fromarray(coarse).resize(PHOTO, Image.Resampling.BICUBIC).save(path, quality=90)
 
 
-def write_folder(root: Path, per_class: int, seed: int = 0, prefix: str = "photo") -> None:
+def write_folder(root: Path, classes: int, per_class: int, seed: int = 0, prefix: str = "photo") -> None:
     rng = np.random.default_rng(seed)
-    for label in range(CLASSES):
+    for label in range(classes):
         folder = root / f"class {label:03d} (fruit)"
         folder.mkdir(parents=True, exist_ok=True)
         for index in range(per_class):
@@ -102,17 +101,17 @@ def disk_mib(path: Path) -> float:
     return sum(file.stat().st_size for file in path.rglob("*") if file.is_file()) / 2**20
 
 
-def measure_scale(root: Path, scratch: Path, sizes: tuple[int, ...], log) -> dict:
+def measure_scale(root: Path, scratch: Path, sizes: tuple[int, ...], classes: int, log) -> dict:
     largest = scratch / "photos"
     log.info("writing %d photos", max(sizes))
-    write_folder(largest, max(sizes) // CLASSES)
-    results: dict = {"classes": CLASSES, "photo": list(PHOTO), "image": IMAGE, "sizes": []}
+    write_folder(largest, classes, max(sizes) // classes)
+    results: dict = {"classes": classes, "photo": list(PHOTO), "image": IMAGE, "sizes": []}
     results["decode_images_per_s"] = decode_scaling(largest)
     for size in sorted(sizes):
         folder = largest
         if size != max(sizes):
             folder = scratch / f"photos-{size}"
-            linked_subset(largest, folder, size // CLASSES)
+            linked_subset(largest, folder, size // classes)
         workspace = project_for(root, scratch / f"project-{size}", folder)
         env = environment(XDG_CACHE_HOME=str(scratch / f"cache-{size}"))
         log.info("data stages on %d images", size)
@@ -124,11 +123,9 @@ def measure_scale(root: Path, scratch: Path, sizes: tuple[int, ...], log) -> dic
         )
         if size == max(sizes):
             log.info("adding 1%% new photos to %d", size)
-            write_folder(largest, max(1, size // CLASSES // 100), seed=1, prefix="new photo")
-            results["incremental"] = {
-                "added": CLASSES * max(1, size // CLASSES // 100),
-                "stages": run_stages(workspace, env, size),
-            }
+            per_class = max(1, size // classes // 100)
+            write_folder(largest, classes, per_class, seed=1, prefix="new photo")
+            results["incremental"] = {"added": classes * per_class, "stages": run_stages(workspace, env, size)}
     return results
 
 
