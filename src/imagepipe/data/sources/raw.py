@@ -29,7 +29,8 @@ from imagepipe.data.sources.image_folder import (
 from imagepipe.data.sources.images import fit_array
 from imagepipe.data.splits import stratified_split, stratified_subset
 
-BATCH = 1024
+# Images handed to the shard writer at a time, in bytes: bounds what decoding holds in memory.
+BATCH_BYTES = 16 * 2**20
 logger = logging.getLogger(__name__)
 
 
@@ -44,8 +45,9 @@ class ArraySplit:
         return ArraySplit(self.images[indices], self.labels[indices])
 
     def batches(self, size: tuple[int, int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for start in range(0, len(self.labels), BATCH):
-            yield fit_array(self.images[start : start + BATCH], *size), self.labels[start : start + BATCH]
+        batch = _batch_images(size)
+        for start in range(0, len(self.labels), batch):
+            yield fit_array(self.images[start : start + batch], *size), self.labels[start : start + batch]
 
 
 @dataclass
@@ -64,7 +66,7 @@ class FileSplit:
         """Decoded images in order; fails at the end, before anything is recorded, on unreadable
         files (all of them listed) unless skip_unreadable; their labels are left out with them."""
         self.unreadable: list[tuple[str, str]] = []
-        images, labels, cached = [], [], 0
+        images, labels, cached, batch = [], [], 0, _batch_images(size)
         for path, label, decoded in zip(
             self.paths, self.labels, decode_files(self.paths, size, self.cache_dir), strict=True
         ):
@@ -74,7 +76,7 @@ class FileSplit:
             images.append(decoded.image)
             labels.append(label)
             cached += decoded.cached
-            if len(images) == BATCH:
+            if len(images) == batch:
                 yield np.stack(images), np.asarray(labels, np.int64)
                 images, labels = [], []
         if images:
@@ -86,6 +88,12 @@ class FileSplit:
 
 
 SplitSource = ArraySplit | FileSplit
+
+
+def _batch_images(size: tuple[int, int, int]) -> int:
+    return max(1, BATCH_BYTES // (size[0] * size[1] * size[2]))
+
+
 Loaded = tuple[SplitSource, SplitSource, list[str], dict]
 
 
