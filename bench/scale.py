@@ -9,6 +9,7 @@ first photos of each class of the largest, and each size gets an empty decode ca
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -121,6 +122,9 @@ def measure_scale(root: Path, scratch: Path, sizes: tuple[int, ...], classes: in
         results["sizes"].append(
             {"images": size, "stages": stages, "processed_mib": disk_mib(workspace / "data" / "processed")}
         )
+        if size != max(sizes):  # the disk: three copies of each image (decode cache, raw, processed)
+            for path in (workspace, folder, scratch / f"cache-{size}"):
+                shutil.rmtree(path)
         if size == max(sizes):
             log.info("adding 1%% new photos to %d", size)
             per_class = max(1, size // classes // 100)
