@@ -52,7 +52,7 @@ def evaluate(
     # seed + 1: other noise than train_gan's, which chose the best epoch by FID on its samples.
     noise = np.random.default_rng(seed + 1).standard_normal((num_samples, generator.input_shape[-1])).astype(np.float32)
     generated = generator.predict(noise, batch_size=batch_size, verbose=0)
-    return fid(extractor, test.images(np.arange(num_samples)), generated, batch_size), sample_grid(
+    return fid(extractor, test.sample(num_samples, seed), generated, batch_size), sample_grid(
         generated, "generated (fixed seed)"
     )
 

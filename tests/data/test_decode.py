@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 from PIL import Image
 
-from imagepipe.data.sources.decode import decode_file, decode_files
+from imagepipe.data.sources.decode import MIN_FOR_PROCESSES, decode_file, decode_files
 from tests.helpers.data import write_image
 
 SIZE = (16, 16, 3)
@@ -15,12 +16,21 @@ def make_files(folder, count):
     return paths
 
 
-def test_parallel_decoding_matches_one_process_and_keeps_the_order(tmp_path):
-    paths = make_files(tmp_path / "images", 80)
-    serial = [decoded.image for decoded in decode_files(paths, SIZE, None, workers=1)]
-    parallel = [decoded.image for decoded in decode_files(paths, SIZE, None, workers=2)]
-    assert all(np.array_equal(a, b) for a, b in zip(serial, parallel, strict=True))
-    assert serial[0].shape == SIZE and serial[0].dtype == np.uint8
+@pytest.mark.parametrize("cached", [False, True], ids=["threads", "processes through the cache"])
+def test_parallel_decoding_matches_one_worker_and_keeps_the_order(tmp_path, cached):
+    paths = make_files(tmp_path / "images", MIN_FOR_PROCESSES + 20)
+    broken = tmp_path / "images" / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    paths.insert(100, broken)
+    cache = tmp_path / "cache" if cached else None
+    serial = list(decode_files(paths, SIZE, None, workers=1))
+    parallel = list(decode_files(paths, SIZE, cache, workers=2))
+    assert parallel[100].image is None and parallel[100].error.startswith("cannot decode image")
+    del serial[100], parallel[100]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(serial, parallel, strict=True))
+    assert serial[0].image.shape == SIZE and serial[0].image.dtype == np.uint8
+    if cached:  # a second pass finds every image in the cache
+        assert all(decoded.cached for decoded in decode_files(paths[:100] + paths[101:], SIZE, cache, workers=2))
 
 
 def test_the_cache_decodes_only_new_or_changed_files(tmp_path):

@@ -53,7 +53,7 @@ def test_a_split_over_the_budget_is_never_loaded_whole(processed, monkeypatch):
     directory, _, _ = processed
     split = load_split(directory, "train")
 
-    def refuse(shards):
+    def refuse(*arguments):
         raise AssertionError("a split over inputs.cache_mb was read into memory")
 
     monkeypatch.setattr(inputs, "_in_memory", refuse)

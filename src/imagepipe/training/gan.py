@@ -25,18 +25,18 @@ def training_images(
     float32 array when it fits inputs.cache_mb, otherwise streamed, count images an epoch."""
     count = split.count if count is None else min(count, split.count)
     if count * int(np.prod(split.input_shape)) * 4 <= inputs.cache_mb * 2**20:
-        return split.images(np.sort(np.random.default_rng(seed).choice(split.count, count, replace=False)))
+        return split.sample(count, seed)
     streamed = batches(split, batch_size, seed, shuffle=True, inputs=inputs)
     return streamed.map(lambda images, labels: images).take(math.ceil(count / batch_size))
 
 
-def fid_images(split: Split, count: int, name: str) -> np.ndarray:
+def fid_images(split: Split, count: int, name: str, seed: int) -> np.ndarray:
     if count > split.count:
         raise StageError(
             f"train_gan.fid_samples is {count} but the {name} split has {split.count} images; "
             f"set it to at most {split.count}"
         )
-    return split.images(np.arange(count))
+    return split.sample(count, seed)
 
 
 class BestGenerator(keras.callbacks.Callback):
@@ -83,7 +83,7 @@ def train_gan(
     keras.utils.set_random_seed(seed)
     train = load_split(data, "train")
     images = training_images(train, params.max_images, params.batch_size, seed, inputs)
-    real_images = fid_images(load_split(data, "val"), params.fid_samples, "val")
+    real_images = fid_images(load_split(data, "val"), params.fid_samples, "val", seed)
     monitor = GanMonitor(
         feature_extractor(classifier),
         real_images,

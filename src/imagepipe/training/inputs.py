@@ -46,6 +46,12 @@ class Split:
         """The model inputs (float32) of the images at indices: for a few images, not a split."""
         return normalize(self.shards.read(indices), self.scale, self.offset)
 
+    def sample(self, count: int, seed: int) -> np.ndarray:
+        """The model inputs of count images drawn at random (seeded), in split order: a split
+        may be sorted by class (an image folder's test split is), so its first images are not a
+        sample of it."""
+        return self.images(np.sort(np.random.default_rng(seed).choice(self.count, count, replace=False)))
+
     def labels(self) -> np.ndarray:
         """Every label of the split as a class index."""
         return self.shards.labels()
@@ -77,13 +83,16 @@ def batches(
     augmented whole batches at a time, prefetched. Unshuffled, unaugmented batches (validation)
     are the same every epoch, so they are cached as float32 when that fits the budget, unless
     cache is False (a single pass: evaluation, feature extraction)."""
-    in_memory = split.shards.nbytes <= inputs.cache_mb * 2**20
-    data = _in_memory(split.shards) if in_memory else _streamed(split.shards, shuffle, seed)
-    if shuffle:
-        buffer = split.count if in_memory else max(1, inputs.shuffle_buffer_mb * 2**20 // split.shards.image_bytes)
-        data = data.shuffle(min(buffer, split.count), seed=seed, reshuffle_each_iteration=True)
+    if split.shards.nbytes <= inputs.cache_mb * 2**20:
+        data = _in_memory(split.shards, batch_size, shuffle, seed)
+    else:
+        data = _streamed(split.shards, shuffle, seed)
+        if shuffle:
+            buffer = max(1, inputs.shuffle_buffer_mb * 2**20 // split.shards.image_bytes)
+            data = data.shuffle(min(buffer, split.count), seed=seed, reshuffle_each_iteration=True)
+        data = data.batch(batch_size)
     scale, offset, num_classes = np.float32(split.scale), np.float32(split.offset), split.num_classes
-    data = data.batch(batch_size).map(
+    data = data.map(
         lambda x, y: (tf.cast(x, tf.float32) * scale + offset, tf.one_hot(y, num_classes)),
         num_parallel_calls=AUTOTUNE,
     )
@@ -100,7 +109,9 @@ def predict(model, split: Split, batch_size: int) -> np.ndarray:
     return model.predict(images, verbose=0)
 
 
-def _in_memory(shards: ShardedSplit) -> tf.data.Dataset:
+def _in_memory(shards: ShardedSplit, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    """Batches gathered from the whole split, read once into one array: a shuffle permutes
+    indices, not images, so the split is held once (no tensor copy, no shuffle buffer of it)."""
     images = np.empty((shards.count, *shards.shape), shards.dtype)
     labels = np.empty(shards.count, np.int64)
     start = 0
@@ -108,7 +119,19 @@ def _in_memory(shards: ShardedSplit) -> tf.data.Dataset:
         end = start + len(shard_labels)
         images[start:end], labels[start:end] = shard_images, shard_labels
         start = end
-    return tf.data.Dataset.from_tensor_slices((images, labels))
+    indices = tf.data.Dataset.range(shards.count)
+    if shuffle:
+        indices = indices.shuffle(shards.count, seed=seed, reshuffle_each_iteration=True)
+
+    def gather(index):
+        pixels, classes = tf.numpy_function(
+            lambda chosen: (images[chosen], labels[chosen]), [index], [tf.as_dtype(shards.dtype), tf.int64]
+        )
+        pixels.set_shape((None, *shards.shape))
+        classes.set_shape((None,))
+        return pixels, classes
+
+    return indices.batch(batch_size).map(gather, num_parallel_calls=AUTOTUNE)
 
 
 def _streamed(shards: ShardedSplit, shuffle: bool, seed: int) -> tf.data.Dataset:

@@ -24,18 +24,20 @@ def snapshot(data: DataParams) -> dict:
     if path is None or not path.exists():
         return state  # download reports a missing source, with what is allowed
     digest, files, size = hashlib.sha256(), 0, 0
-    for relative, stat in sorted(_entries(path)):
+    for relative, stat in _entries(path):
         digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
         files, size = files + 1, size + stat.st_size
     return state | {"files": files, "bytes": size, "listing_sha256": digest.hexdigest()}
 
 
 def _entries(path: Path):
+    """(relative path, stat) of every file, in a fixed order (sorted within each directory,
+    directories depth first): memory holds one directory's listing, not the whole tree's."""
     if path.is_file():
         yield path.name, path.stat()
         return
     for directory, subdirectories, names in os.walk(path, followlinks=True):
         subdirectories.sort()
-        for name in names:
+        for name in sorted(names):
             full = os.path.join(directory, name)
             yield os.path.relpath(full, path), os.stat(full)
