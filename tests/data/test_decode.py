@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagepipe.data.sources.decode import MIN_FOR_PROCESSES, decode_file, decode_files
+from imagepipe.data.sources.decode import decode_file, decode_files
 from tests.helpers.data import write_image
 
 SIZE = (16, 16, 3)
@@ -16,9 +16,9 @@ def make_files(folder, count):
     return paths
 
 
-@pytest.mark.parametrize("cached", [False, True], ids=["threads", "processes through the cache"])
+@pytest.mark.parametrize("cached", [False, True], ids=["without a cache", "through the cache"])
 def test_parallel_decoding_matches_one_worker_and_keeps_the_order(tmp_path, cached):
-    paths = make_files(tmp_path / "images", MIN_FOR_PROCESSES + 20)
+    paths = make_files(tmp_path / "images", 120)
     broken = tmp_path / "images" / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     paths.insert(100, broken)
