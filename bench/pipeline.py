@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from imagepipe.orchestration.dag import read_dag
-from tests.helpers.dvc import up_to_date
+from tests.helpers.dvc import up_to_date as nothing_to_do
 from tests.helpers.servers import (  # the loopback servers the tests start
     free_port,
     stop,
@@ -91,7 +91,7 @@ def median_seconds(command: list[str], workspace: Path, env: dict[str, str], run
 def up_to_date(workspace: Path, runs: int = 3) -> dict:
     """`dvc repro` and the Prefect flow (each a fresh process) on a pipeline with nothing to do."""
     status = timed([*DVC, "status"], workspace, environment())["output"]
-    if not up_to_date(status):
+    if not nothing_to_do(status):
         raise RuntimeError(f"the workspace is not up to date, so this would not time a no-op:\n{status}")
     with prefect_server() as api_url:
         flow = median_seconds(FLOW, workspace, environment(PREFECT_API_URL=api_url), runs)

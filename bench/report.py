@@ -162,7 +162,8 @@ def scale_targets(scale: dict) -> list[str]:
     cores = max(decode, key=int)
     speedup = decode[cores] / decode["1"]
     lines = [
-        f"## Targets (issue 13), measured {scale['date']} on {scale['machine']['cpu']} ({scale['machine']['cores']} cores)",
+        f"## Targets (issue 13), measured {scale['date']} on {scale['machine']['cpu']} "
+        f"({scale['machine']['cores']} cores)",
         "",
         "| target | measured | met |",
         "|---|---|---|",

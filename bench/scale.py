@@ -143,8 +143,8 @@ def render_scale(scale: dict) -> list[str]:
         "## Scale: a user's image folder at three sizes",
         "",
         f"{scale['classes']} classes of {scale['photo'][0]}×{scale['photo'][1]} RGB JPEGs read at "
-        f"{scale['image']['height']}×{scale['image']['width']}×{scale['image']['channels']}, each size in a clean clone "
-        "with an empty decode cache; `dvc repro --single-item` per stage, so each figure includes DVC hashing "
+        f"{scale['image']['height']}×{scale['image']['width']}×{scale['image']['channels']}, each size in a clean "
+        "clone with an empty decode cache; `dvc repro --single-item` per stage, so each figure includes DVC hashing "
         "the stage's outputs. The transfer epoch: InceptionV3 (weights from a file) fine-tuned for 5 steps of 16 "
         "images on data/processed, read as the training stages read it. Peak memory: the largest process of the stage.",
         "",
@@ -168,8 +168,8 @@ def render_scale(scale: dict) -> list[str]:
     cores = max(decode, key=int)
     lines += [
         "",
-        f"Decoding 3,000 photos into an empty decode cache: {decode['1']:,.0f} img/s on 1 core, {decode[cores]:,.0f} img/s on {cores} "
-        f"({decode[cores] / decode['1']:.2f}×).",
+        f"Decoding 3,000 photos into an empty decode cache: {decode['1']:,.0f} img/s on 1 core, "
+        f"{decode[cores]:,.0f} img/s on {cores} ({decode[cores] / decode['1']:.2f}×).",
     ]
     if "incremental" in scale:
         full = {stage["stage"]: stage["seconds"] for stage in sizes[-1]["stages"]}
