@@ -106,7 +106,7 @@ def test_two_hosts_share_a_dvc_remote_and_an_mlflow_server(prefect_server, tmp_p
 
         assert tuned.state.is_completed(), prefect_server.logs(tuned)
         ran = {name for name, run in prefect_server.task_runs(tuned).items() if run.state_name == "Completed"}
-        assert ran == {"train_transfer", "evaluate@transfer", "visualize@transfer"}
+        assert ran == {"scan", "train_transfer", "evaluate@transfer", "visualize@transfer"}
         experiments = json.loads(dvc(host_b, "exp", "show", "--json"))
         names = [exp["name"] for baseline in experiments for exp in baseline.get("experiments") or []]
         assert "transfer-2-epochs" in names, experiments
@@ -139,9 +139,10 @@ def test_failed_validation_fails_the_flow_run_with_the_expectations(prefect_serv
     )
     runs = prefect_server.task_runs(flow_run)
     assert (
-        runs["download"].state_name == "Completed"
+        runs["scan"].state_name == "Completed"
+        and runs["download"].state_name == "Completed"
         and runs["validate"].state_name == "Failed"
         and runs["validate"].run_count == 1
     )
-    assert set(runs) == {"download", "validate"}
+    assert set(runs) == {"scan", "download", "validate"}
     assert "validate" not in yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
