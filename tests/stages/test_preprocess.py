@@ -45,7 +45,7 @@ def test_stage_writes_shards_and_the_encoding(tmp_path):
     save_raw(tmp_path / "raw", splits, (8, 8, 1), ["a", "b", "c"], {}, shard_bytes=8 * 8 * 25)
     (tmp_path / "summary.json").write_text(json.dumps({"success": True}))
     out = tmp_path / "processed"
-    result = run_preprocess(tmp_path, out)
+    result = run_preprocess(tmp_path / "raw", tmp_path / "summary.json", out)
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out / "shards.json").read_text())["splits"]
     assert {name: entry["count"] for name, entry in manifest.items()} == {"train": 108, "val": 12, "test": 30}
@@ -63,19 +63,10 @@ def test_stage_writes_shards_and_the_encoding(tmp_path):
     assert all(labels[index[image.tobytes()]] == label for image, label in zip(stored, train.labels(), strict=True))
 
 
-def run_preprocess(raw: Path, out: Path) -> subprocess.CompletedProcess:
+def run_preprocess(raw: Path, summary: Path, out: Path) -> subprocess.CompletedProcess:
+    command = ["-m", "stages.preprocess", "--raw", str(raw), "--validation", str(summary), "--out", str(out)]
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stages.preprocess",
-            "--raw",
-            str(raw / "raw"),
-            "--validation",
-            str(raw / "summary.json"),
-            "--out",
-            str(out),
-        ],
+        [sys.executable, *command],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -86,22 +77,6 @@ def run_preprocess(raw: Path, out: Path) -> subprocess.CompletedProcess:
 def test_refuses_data_whose_validation_failed(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps({"success": False}))
     out = tmp_path / "processed"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stages.preprocess",
-            "--raw",
-            str(tmp_path),
-            "--validation",
-            str(tmp_path / "summary.json"),
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    result = run_preprocess(tmp_path, tmp_path / "summary.json", out)
     assert result.returncode == 1 and "records a failed validation" in result.stderr
     assert not out.exists()
