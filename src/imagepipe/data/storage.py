@@ -11,7 +11,7 @@ from imagepipe.core.files import atomic_directory, read_json, write_json
 from imagepipe.data.shards import ShardedSplit, open_split, write_manifest, write_split
 
 
-class SplitSource(Protocol):
+class BatchSource(Protocol):
     """A split whose images come in batches at a given size (imagepipe.data.sources.raw)."""
 
     def batches(self, size: tuple[int, int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 def save_raw(
     directory: Path,
-    splits: dict[str, SplitSource],
+    splits: dict[str, BatchSource],
     size: tuple[int, int, int],
     class_names: list[str],
     manifest: dict,
