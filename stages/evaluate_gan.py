@@ -2,14 +2,17 @@
 
 Generates `train_gan.fid_samples` images from seeded noise (other noise than training used)
 and measures their FID against as many test images, with the feature extractor training used
-(the CNN's `features` layer). Writes `metrics/gan.json` (`test_fid`, `fid_samples`,
-`feature_extractor`) and `plots/gan/samples.png` (a 4×4 grid), logs both to train_gan's MLflow
-run, and gives the new `gan` version the `champion` alias only if its test FID is lower than
-the champion's and its data passed validation.
+(the CNN's `features` layer). Writes `metrics/gan.json` (`test_fid`, its bootstrap interval
+`test_fid_ci`, `fid_samples`, `feature_extractor`) and `plots/gan/samples.png` (a 4×4 grid),
+logs both to train_gan's MLflow run, gives the new version its task's `champion` alias only
+if its data passed validation and its FID is lower than the champion's beyond noise, and
+publishes the version's model card.
 
 FIDs taken in different feature spaces do not compare: a retrained CNN changes the scale (a
-change of its label smoothing alone moves a generator's FID several-fold), so the gate rescores
-a champion scored with another extractor first (imagepipe.tracking.fid_gate).
+change of its label smoothing alone moves a generator's FID several-fold). So the gate always
+scores the champion again, from the same noise, in this extractor's features, against the same
+test images, and promotes only when the FID drop's bootstrap interval lies above
+`registry.min_fid_gain`.
 """
 
 import argparse
@@ -24,37 +27,34 @@ from matplotlib.figure import Figure
 from imagepipe.core.cli import run_stage
 from imagepipe.core.errors import StageError
 from imagepipe.core.files import write_json
-from imagepipe.core.params import load_params
-from imagepipe.models.gan_quality import feature_extractor, fid, sample_grid
+from imagepipe.core.params import Params, load_params
+from imagepipe.models.gan_quality import feature_extractor, frechet_distance, sample_grid
 from imagepipe.models.heads import FEATURE_LAYER
 from imagepipe.models.loading import load_keras
-from imagepipe.tracking.fid_gate import CHAMPION_METRIC, gate_generator
+from imagepipe.tracking.card_publish import publish_gan_card
+from imagepipe.tracking.registry import Decision, Measured, Policy, gate_run
 from imagepipe.tracking.runs import resumed_run
-from imagepipe.training.inputs import Split, load_split
+from imagepipe.tracking.significance import Gain, fid_interval, paired_fid
+from imagepipe.tracking.tasks import task_of
+from imagepipe.training.inputs import Split, load_class_names, load_split
 
 logger = logging.getLogger(__name__)
+CHAMPION_METRIC = "test_fid"
 
 
-def evaluate(
-    generator: keras.Model,
-    extractor: keras.Model,
-    test: Split,
-    num_samples: int,
-    seed: int,
-    batch_size: int,
-) -> tuple[float, Figure]:
-    """(FID of num_samples generated vs as many test images, a grid of the first 16 generated)."""
+def generate(generator: keras.Model, num_samples: int, seed: int, batch_size: int) -> np.ndarray:
+    # seed + 1: other noise than train_gan's, which chose the best epoch by FID on its samples.
+    noise = np.random.default_rng(seed + 1).standard_normal((num_samples, generator.input_shape[-1])).astype(np.float32)
+    return generator.predict(noise, batch_size=batch_size, verbose=0)
+
+
+def real_sample(test: Split, num_samples: int, seed: int) -> np.ndarray:
     if num_samples > test.count:
         raise StageError(
             f"train_gan.fid_samples is {num_samples} but the test split has {test.count} images; "
             f"set it to at most {test.count}"
         )
-    # seed + 1: other noise than train_gan's, which chose the best epoch by FID on its samples.
-    noise = np.random.default_rng(seed + 1).standard_normal((num_samples, generator.input_shape[-1])).astype(np.float32)
-    generated = generator.predict(noise, batch_size=batch_size, verbose=0)
-    return fid(extractor, test.sample(num_samples, seed), generated, batch_size), sample_grid(
-        generated, "generated (fixed seed)"
-    )
+    return test.sample(num_samples, seed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -78,37 +78,68 @@ def write_outputs(metrics_path: Path, plots: Path, metrics: dict, figure: Figure
     figure.savefig(plots / "samples.png", dpi=80)
 
 
+def gate(
+    args: argparse.Namespace, params: Params, features, real: np.ndarray, generated: np.ndarray, metrics: dict
+) -> Decision:
+    """The registry gate, with the champion generator scored again from the same noise in the
+    same features, against the same test images."""
+    registry, samples, batch_size = params.registry, params.train_gan.fid_samples, params.evaluate.batch_size
+
+    def compare(champion_file: Path) -> Gain:
+        champion_features = features(generate(load_keras(champion_file), samples, params.seed, batch_size))
+        return paired_fid(real, generated, champion_features, registry.confidence, registry.fid_resamples, params.seed)
+
+    interval = (metrics["test_fid_ci"][0], metrics["test_fid_ci"][1])
+    measured = Measured(task_of(args.data), CHAMPION_METRIC, metrics[CHAMPION_METRIC], interval)
+    return gate_run(
+        args.model_dir, args.validation, measured, compare, Policy(registry.min_fid_gain, registry.confidence)
+    )
+
+
 def main() -> None:
     args = parse_args()
     params = load_params(args.params)
-    generator = load_keras(args.model_dir / "best.keras")
+    registry, samples, batch_size = params.registry, params.train_gan.fid_samples, params.evaluate.batch_size
     extractor = feature_extractor(load_keras(args.feature_model))
-    test_images = load_split(args.data, "test")
 
-    def score(model: keras.Model) -> tuple[float, Figure]:
-        samples, batch_size = params.train_gan.fid_samples, params.evaluate.batch_size
-        return evaluate(model, extractor, test_images, samples, params.seed, batch_size)
+    def features(images: np.ndarray) -> np.ndarray:
+        return extractor.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
 
-    test_fid, figure = score(generator)
+    generated_images = generate(load_keras(args.model_dir / "best.keras"), samples, params.seed, batch_size)
+    real, generated = (
+        features(real_sample(load_split(args.data, "test"), samples, params.seed)),
+        features(generated_images),
+    )
+    test_fid = frechet_distance(real, generated)
     metrics = {
         CHAMPION_METRIC: test_fid,
-        "fid_samples": params.train_gan.fid_samples,
+        "test_fid_ci": list(fid_interval(real, generated, registry.confidence, registry.fid_resamples, params.seed)),
+        "fid_samples": samples,
         "feature_extractor": f"{args.feature_model} (layer {FEATURE_LAYER})",
     }
+    figure = sample_grid(generated_images, "generated (fixed seed)")
     write_outputs(args.metrics, args.plots, metrics, figure)
     with resumed_run(args.model_dir / "mlflow.json"):
-        mlflow.log_metric(CHAMPION_METRIC, test_fid)
+        mlflow.log_metrics(
+            {
+                CHAMPION_METRIC: test_fid,
+                "test_fid_ci_low": metrics["test_fid_ci"][0],
+                "test_fid_ci_high": metrics["test_fid_ci"][1],
+            }
+        )
         mlflow.log_artifact(str(args.metrics), artifact_path="metrics")
         mlflow.log_figure(figure, "plots/samples.png")
-        decision = gate_generator(
-            args.model_dir, args.feature_model, args.validation, test_fid, lambda champion: score(champion)[0]
+        decision = gate(args, params, features, real, generated, metrics)
+        publish_gan_card(
+            args.model_dir,
+            args.metrics,
+            args.validation,
+            args.plots,
+            params.registry.confidence,
+            load_class_names(args.data),
         )
     logger.info(
-        "%s: test FID %.2f on %d samples; champion: %s",
-        args.model_dir.name,
-        test_fid,
-        params.train_gan.fid_samples,
-        decision.reason,
+        "%s: test FID %.2f on %d samples; champion: %s", args.model_dir.name, test_fid, samples, decision.reason
     )
 
 

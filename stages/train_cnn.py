@@ -3,7 +3,7 @@
 Two architectures: `course`, the course's CNN (3×Conv2D 32/64/64, max-pooling, Dense 64),
 and `batchnorm`, the default: three conv blocks with batch norm, dropout around Dense 128.
 The best epoch by validation accuracy becomes `models/cnn/best.keras` (pixels in [0, 1] in,
-class probabilities out) and the registered MLflow model `cnn` (raw pixels in).
+class probabilities out) and the registered MLflow model `<task>-cnn` (registry.task; raw pixels in).
 """
 
 import argparse
@@ -15,6 +15,7 @@ from imagepipe.core.params import load_params
 from imagepipe.tracking.publish import publish_classifier
 from imagepipe.tracking.runs import EpochMetrics
 from imagepipe.tracking.session import TrainingSetup, training_session
+from imagepipe.tracking.tasks import registered_model
 from imagepipe.training.accelerator import configure_accelerator
 from imagepipe.training.cnn import train_cnn
 
@@ -45,7 +46,9 @@ def main() -> None:
             with strategy.scope():
                 train_cnn(args.data, params.train_cnn, params.seed, state, [EpochMetrics()], params.inputs)
             state.finish_fit()
-        publish_classifier(state, args.data, "cnn", args.model_dir, args.plots)
+        publish_classifier(
+            state, args.data, registered_model(params, "cnn"), args.model_dir, args.plots, seed=params.seed
+        )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 The best epoch by FID on validation images (features from the CNN's `features` layer) becomes
 `models/gan/best.keras`, the generator alone: `latent_dim` standard-normal noise in, pixels in
-[0, 1] out. It is also the registered MLflow model `gan`, which returns pixels in 0..255.
+[0, 1] out. It is also the registered MLflow model `<task>-gan` (registry.task), which returns pixels in 0..255.
 Per-epoch sample grids go to `plots/gan/samples/`, the losses and FID to `plots/gan/history.csv`.
 """
 
@@ -20,6 +20,7 @@ from imagepipe.models.loading import load_keras
 from imagepipe.tracking.publish import log_keras_model
 from imagepipe.tracking.runs import EpochMetrics
 from imagepipe.tracking.session import TrainingSetup, training_session
+from imagepipe.tracking.tasks import registered_model
 from imagepipe.training.accelerator import configure_accelerator
 from imagepipe.training.gan import train_gan
 from imagepipe.training.state import TrainingState
@@ -65,7 +66,11 @@ def main() -> None:
         noise = np.random.default_rng(params.seed).standard_normal((4, params.train_gan.latent_dim)).astype(np.float32)
         best = load_keras(state.best_path)
         reference = log_keras_model(
-            state.best_path, "gan", noise, best.predict(noise, verbose=0) * 255, {"output_scale": 255.0}
+            state.best_path,
+            registered_model(params, "gan"),
+            noise,
+            best.predict(noise, verbose=0) * 255,
+            {"output_scale": 255.0},
         )
         reference["latent_dim"] = params.train_gan.latent_dim
         publish_samples(state, args.plots / "samples")

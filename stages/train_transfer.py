@@ -9,7 +9,8 @@ fine_tune_learning_rate. The same architecture trained from scratch on the same 
 as many epochs is the yardstick: both test accuracies (best epoch by validation accuracy) go
 to `models/transfer/comparison.json` and MLflow as `transfer_test_accuracy` and
 `scratch_test_accuracy`. The best transfer epoch is `models/transfer/best.keras` (pixels in
-[0, 1] in) and the registered MLflow model `transfer` (raw pixels in).
+[0, 1] in) and the registered MLflow model `<task>-transfer`
+(registry.transfer_task; raw pixels in).
 """
 
 import argparse
@@ -25,6 +26,7 @@ from imagepipe.models.backbones import build_backbone
 from imagepipe.tracking.publish import publish_classifier
 from imagepipe.tracking.runs import EpochMetrics
 from imagepipe.tracking.session import TrainingSetup, training_session
+from imagepipe.tracking.tasks import registered_model
 from imagepipe.training.accelerator import Accelerator, configure_accelerator
 from imagepipe.training.state import TrainingState
 from imagepipe.training.transfer import ScratchMetrics, compare
@@ -78,7 +80,9 @@ def train_and_publish(args: argparse.Namespace, params: Params, accelerator: Acc
             params.inputs,
         )
         mlflow.log_metrics(comparison)
-        publish_classifier(state, args.data, "transfer", args.model_dir, args.plots)
+        publish_classifier(
+            state, args.data, registered_model(params, "transfer"), args.model_dir, args.plots, seed=params.seed
+        )
         write_json(args.model_dir / "comparison.json", comparison)
 
 

@@ -123,7 +123,7 @@ def recovered(tmp_path_factory) -> tuple[Path, list[str]]:
 
 
 def test_the_recovered_champion_is_served_on_raw_pixels(recovered):
-    assert_champion_served_on_raw_pixels(recovered[0])
+    assert_champion_served_on_raw_pixels(recovered[0], "digits-cnn")
 
 
 def test_a_pipeline_killed_in_every_stage_completes_consistently(recovered):
@@ -141,7 +141,7 @@ def test_a_pipeline_killed_in_every_stage_completes_consistently(recovered):
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert sorted(r.data.tags["stage"] for r in runs) == ["train_cnn", "train_gan", "train_transfer"]
     assert {r.info.status for r in runs} == {"FINISHED"}
-    for name in ("cnn", "gan", "transfer"):
+    for name in ("digits-cnn", "digits-gan", "digits-transfer"):  # QUICK: data.dataset digits
         version = client.get_model_version_by_alias(name, "champion")
         assert version.status == "READY"
 

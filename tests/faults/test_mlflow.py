@@ -18,12 +18,13 @@ import yaml
 from mlflow import MlflowClient
 
 from imagepipe.core.errors import StageError
-from imagepipe.tracking.registry import CHAMPION, promote_if_better
+from imagepipe.tracking.registry import CHAMPION, Policy, promote_if_better
 from imagepipe.tracking.runs import check_server, training_run
+from imagepipe.tracking.significance import Gain
 from imagepipe.training.state import TrainingState
 from tests.helpers.data import ROOT, write_processed
 from tests.helpers.servers import free_port
-from tests.tracking.test_registry import champion_version, register_version
+from tests.tracking.test_registry import candidate, champion_version, register_version
 
 pytestmark = pytest.mark.faults
 
@@ -37,15 +38,17 @@ def delete_model_files(store: Path, name: str, version: str) -> None:
 
 def test_a_version_without_model_files_never_becomes_champion(mlflow_store, tmp_path):
     first, second, third = (register_version(tmp_path) for _ in range(3))
+    policy, worse = Policy(0.0, 0.95), Gain(-0.1, -0.12, -0.08)
     delete_model_files(tmp_path, "cnn", second)
-    refused = promote_if_better("cnn", second, "test_accuracy", 0.99, True, True)
+    refused = promote_if_better(candidate(second, 0.99), lambda _: Gain(0.2, 0.1, 0.3), policy)
     assert not refused.promoted and refused.reason == "its model files are missing from the registry's artifact store"
-    assert promote_if_better("cnn", first, "test_accuracy", 0.80, True, True).promoted
+    assert promote_if_better(candidate(first, 0.80), lambda _: worse, policy).promoted
     # The champion loses its files: a worse but loadable version replaces it.
     delete_model_files(tmp_path, "cnn", first)
-    assert promote_if_better("cnn", third, "test_accuracy", 0.70, True, True).promoted
+    assert promote_if_better(candidate(third, 0.70), lambda _: worse, policy).promoted
     assert champion_version() == third
-    assert mlflow.pyfunc.load_model(f"models:/cnn@{CHAMPION}") is not None
+    loaded = mlflow.pyfunc.load_model(f"models:/cnn@{CHAMPION}")
+    assert loaded.metadata.run_id == MlflowClient().get_model_version("cnn", third).run_id
 
 
 def test_an_interrupted_run_whose_state_is_discarded_ends_killed(mlflow_store, tmp_path):

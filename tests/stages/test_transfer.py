@@ -284,7 +284,7 @@ def test_stage_publishes_model_comparison_and_registers_it(
     train_transfer.main()
     comparison = json.loads((tmp_path / "models/transfer/comparison.json").read_text())
     reference = json.loads((tmp_path / "models/transfer/mlflow.json").read_text())
-    assert reference["registered_model"] == "transfer" and reference["class_names"][0] == "0"
+    assert reference["registered_model"] == "digits-transfer" and reference["class_names"][0] == "0"
     assert keras.saving.load_model(tmp_path / "models/transfer/best.keras", safe_mode=True).output_shape == (None, 10)
     assert (tmp_path / "plots/transfer/history.csv").exists() and not (tmp_path / ".state/transfer").exists()
     run = mlflow.get_run(reference["run_id"])
