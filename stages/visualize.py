@@ -1,8 +1,10 @@
-"""visualize: the course's ground truth vs prediction grid, the confusion matrix and the curves.
+"""visualize: the course's ground truth vs prediction grid, the confusion matrix, the curves, and the model card.
 
 Writes `gt_vs_pr.png` (rows × columns test images titled `GT: <class> / PR: <class>`, wrong
 predictions in red with a red frame), `confusion_matrix.png` and `training_curves.png` into
-`plots/<model>/`, and logs them to the training stage's MLflow run.
+`plots/<model>/`, and logs them to the training stage's MLflow run. Then it publishes the
+registered version's model card (after evaluate's gate has decided): the version's description,
+and `model_card/model_card.md` and `.html` on the run (docs: Tracking and registry).
 """
 
 import argparse
@@ -17,6 +19,7 @@ from sklearn.metrics import confusion_matrix
 
 from imagepipe.core.cli import run_stage
 from imagepipe.core.params import load_params
+from imagepipe.tracking.card_publish import publish_classifier_card
 from imagepipe.tracking.runs import resumed_run
 from imagepipe.training.inputs import load_class_names, load_split
 
@@ -104,6 +107,8 @@ def main() -> None:
     parser.add_argument(
         "--plots", type=Path, required=True, help="e.g. plots/cnn: predictions.csv and history.csv in, PNGs out"
     )
+    parser.add_argument("--metrics", type=Path, required=True, help="evaluate's metrics, e.g. metrics/cnn.json")
+    parser.add_argument("--validation", type=Path, required=True, help="validate's summary.json for that data")
     args = parser.parse_args()
     params = load_params(args.params)
     test = load_split(args.data, "test")
@@ -125,7 +130,10 @@ def main() -> None:
         for name, figure in figures.items():
             figure.savefig(args.plots / name, dpi=100)
             mlflow.log_figure(figure, f"plots/{name}")
-    logger.info("wrote %s", ", ".join(str(args.plots / name) for name in figures))
+        publish_classifier_card(
+            args.model_dir, args.metrics, args.validation, args.plots, params.registry.confidence, (actual, predicted)
+        )
+    logger.info("wrote %s and the model card", ", ".join(str(args.plots / name) for name in figures))
 
 
 if __name__ == "__main__":
