@@ -16,6 +16,7 @@ ALLOWED = {
     "training": {"core", "data", "models"},
     "tracking": {"core", "data", "models", "training"},
     "orchestration": {"core"},
+    "scoring": {"core", "data", "validation", "models", "tracking"},
 }
 
 

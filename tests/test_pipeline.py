@@ -115,9 +115,9 @@ def test_repro_runs_once_then_only_what_changed(repo):
     assert up_to_date(run(repo, "dvc", "status").stdout)
 
 
-def assert_champion_served_on_raw_pixels(repo: Path) -> None:
-    """The cnn champion of a completed pipeline, loaded with mlflow.pyfunc and served by
-    `mlflow models serve`, gives the same probabilities for raw 0-255 pixels.
+def assert_champion_served_on_raw_pixels(repo: Path, name: str) -> None:
+    """The champion of the registered classifier name of a completed pipeline, loaded with mlflow.pyfunc and served by
+    `mlflow models serve`, gives the same class names and probabilities for raw 0-255 pixels.
     (tests/faults/test_kill.py runs it on a pipeline recovered from kills in every stage.)"""
     raw = np.load(repo / "data/raw/test-00000.npy")[:3].astype(np.float32)
     env = {**tool_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"}
@@ -127,23 +127,31 @@ def assert_champion_served_on_raw_pixels(repo: Path) -> None:
         "-c",
         (
             "import mlflow, numpy as np, json; mlflow.set_tracking_uri('sqlite:///mlflow.db');"
-            "model = mlflow.pyfunc.load_model('models:/cnn@champion');"
-            "print(json.dumps(model.predict(np.load('data/raw/test-00000.npy')[:3].astype('float32')).tolist()))"
+            f"model = mlflow.pyfunc.load_model('models:/{name}@champion');"
+            "table = model.predict(np.load('data/raw/test-00000.npy')[:3].astype('float32'));"
+            "print(table.to_json(orient='split'))"
         ),
     )
-    probabilities = np.array(json.loads(probe.stdout.strip().splitlines()[-1]))
+    table = json.loads(probe.stdout.strip().splitlines()[-1])
+    class_names = table["columns"][1:]
+    assert table["columns"][0] == "predicted_class" and len(class_names) == 10
+    probabilities = np.array([row[1:] for row in table["data"]])
     assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
-    with served(repo, env) as url:
+    assert [row[0] for row in table["data"]] == [class_names[index] for index in probabilities.argmax(axis=1)]
+    with served(repo, env, name) as url:
         request = urllib.request.Request(
             f"{url}/invocations", json.dumps({"inputs": raw.tolist()}).encode(), {"Content-Type": "application/json"}
         )
-        served_predictions = np.array(json.load(urllib.request.urlopen(request, timeout=60))["predictions"])
-    np.testing.assert_allclose(served_predictions, probabilities, atol=1e-5)
+        served_predictions = json.load(urllib.request.urlopen(request, timeout=60))["predictions"]
+    assert [row["predicted_class"] for row in served_predictions] == [row[0] for row in table["data"]]
+    np.testing.assert_allclose(
+        [[row[name] for name in class_names] for row in served_predictions], probabilities, atol=1e-5
+    )
 
 
 @contextlib.contextmanager
-def served(repo: Path, env: dict):
-    """`mlflow models serve` for the cnn champion on a free loopback port, stopped afterwards;
+def served(repo: Path, env: dict, name: str):
+    """`mlflow models serve` for a registered model's champion on a free loopback port, stopped afterwards;
     fails if the server logged a traceback."""
     port = free_port()
     command = [
@@ -151,7 +159,7 @@ def served(repo: Path, env: dict):
         "models",
         "serve",
         "-m",
-        "models:/cnn@champion",
+        f"models:/{name}@champion",
         "--env-manager",
         "local",
         "--host",
@@ -220,15 +228,55 @@ def decoded(result: subprocess.CompletedProcess) -> tuple[int, int]:
     return sum(int(new) for new, _ in counts), sum(int(cached) for _, cached in counts)
 
 
-def test_a_users_folder_goes_through_every_stage_and_only_new_images_are_decoded(repo, tmp_path, monkeypatch):
+def champions(repo: Path) -> dict[str, str]:
+    """Every registered model of the repo's MLflow store and the version its champion alias names."""
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    return {model.name: str(model.aliases.get("champion")) for model in client.search_registered_models()}
+
+
+def test_two_tasks_in_one_store_keep_their_own_champions(repo, tmp_path, monkeypatch):
+    """A user's way through one workspace and one MLflow store: the default pipeline (on digits),
+    then their own folder (odd class names, strays, RGB at 32×32×3), then the first task again."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the decode cache, for this test alone
-    folder = write_user_folder(tmp_path / "photos", per_class=60)
     set_params(repo, **QUICK)
+    repro(repo)
+    digits = champions(repo)
+    assert digits == {"digits-cnn": "1", "digits-gan": "1", "digits-transfer": "1"}
+    assert_champion_served_on_raw_pixels(repo, "digits-cnn")
+
+    folder = write_user_folder(tmp_path / "photos", per_class=60)
     set_params(
         repo, data={"dataset": "image_folder", "source": str(folder)}, image={"height": 32, "width": 32, "channels": 3}
     )
-    ran, result = repro(repo, "visualize@cnn")
-    assert ran == ["download", "validate", "preprocess", "train_cnn", "evaluate@cnn", "visualize@cnn"]
+    set_params(repo, train_gan={"fid_samples": 16})  # the folder's validation split has 20 images
+    ran, result = repro(repo)
+    assert {"evaluate@cnn", "evaluate_gan", "evaluate@transfer", "visualize@cnn"} <= set(ran)
+    assert champions(repo) == digits | {"photos-cnn": "1", "photos-gan": "1"}
+    assert_users_folder_went_through(repo, result)
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    # The transfer target is digits again, now at 32×32×3: another task, said plainly.
+    refused = client.get_model_version("digits-transfer", "2").tags["champion_decision"]
+    assert refused.startswith("not promoted to champion: digits-transfer holds another task (10 classes")
+    assert "at 28×28×1); this version is for 10 classes (0, 1, 2, 3, …) at 32×32×3" in refused
+
+    # Nothing changed in the folder: download does not run again.
+    assert repro(repo, "download")[0] == []
+    # Three new photos: download reruns and decodes those three alone.
+    for index in range(3):
+        write_image(folder / ODD_CLASSES[1] / f"new {index}.png", "RGB", (40, 36), seed=9000 + index)
+    ran, result = repro(repo, "download")
+    assert ran == ["download"] and decoded(result) == (3, 240)
+
+    # Back to digits with another learning rate: the new version meets digits' champion alone.
+    set_params(repo, data={"dataset": "digits", "source": None}, image={"height": 28, "width": 28, "channels": 1})
+    set_params(repo, train_cnn={"learning_rate": 0.002})
+    repro(repo, "evaluate@cnn")
+    decision = client.get_model_version("digits-cnn", "2").tags["champion_decision"]
+    assert "accuracy gain over champion v1 on the same test set" in decision, decision
+    assert champions(repo)["photos-cnn"] == "1"
+
+
+def assert_users_folder_went_through(repo: Path, result: subprocess.CompletedProcess) -> None:
     assert decoded(result) == (240, 0)
     manifest = json.loads((repo / "data/raw/manifest.json").read_text())
     assert len(manifest["skipped_files"]) == 5 and manifest["num_train"] + manifest["num_test"] == 240
@@ -245,11 +293,3 @@ def test_a_users_folder_goes_through_every_stage_and_only_new_images_are_decoded
         "test_f1.__ _jp_",
         "test_f1.a.b_c_d",
     }
-
-    # Nothing changed in the folder: download does not run again.
-    assert repro(repo, "download")[0] == []
-    # Three new photos: download reruns and decodes those three alone.
-    for index in range(3):
-        write_image(folder / ODD_CLASSES[1] / f"new {index}.png", "RGB", (40, 36), seed=9000 + index)
-    ran, result = repro(repo, "download")
-    assert ran == ["download"] and decoded(result) == (3, 240)

@@ -40,11 +40,12 @@ def wait_for_runs(server: PrefectServer, deployment: str, *states: StateType, ti
 
 def test_every_scheduled_deployment_has_upcoming_runs_at_its_cron_times(prefect_server, tmp_path):
     declared = {
-        f"pipeline/{deployment['name']}": deployment["schedules"]
+        # The flow's name is its function's (the entrypoint's part after the colon).
+        f"{deployment['entrypoint'].split(':')[1]}/{deployment['name']}": deployment["schedules"]
         for deployment in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
         if deployment.get("schedules")
     }
-    assert set(declared) == {"pipeline/nightly-retrain", "pipeline/validate-data"}
+    assert set(declared) == {"pipeline/nightly-retrain", "pipeline/validate-data", "score/score-new-images"}
     repo = make_toy_repo(tmp_path / "repo")
     deployed_at = datetime.now(UTC)
     prefect_server.deploy(repo, keep_schedules=True)

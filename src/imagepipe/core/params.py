@@ -25,6 +25,8 @@ from imagepipe.core.sections import (
     InputsParams,
     PrepareTransferParams,
     PreprocessParams,
+    RegistryParams,
+    ScoreParams,
     Section,
     TrainCnnParams,
     TrainGanParams,
@@ -52,7 +54,9 @@ class Params(Section):
     prepare_transfer: PrepareTransferParams
     train_transfer: TrainTransferParams
     evaluate: EvaluateParams
+    registry: RegistryParams
     visualize: VisualizeParams
+    score: ScoreParams
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -138,9 +138,65 @@ class EvaluateParams(Section):
     batch_size: PositiveInt = Field(description="images per prediction batch")
 
 
+class RegistryParams(Section):
+    task: str | None = Field(
+        description="the task train_cnn and train_gan register under (<task>-cnn, <task>-gan); "
+        "null: data.dataset, or the source's folder or archive name for image_folder"
+    )
+    transfer_task: str | None = Field(
+        description="the task train_transfer registers under (<task>-transfer); null: from prepare_transfer as above"
+    )
+    confidence: float = Field(gt=0, lt=1, description="confidence level of the gate's bootstrap intervals")
+    resamples: PositiveInt = Field(description="bootstrap resamples of the accuracy intervals")
+    fid_resamples: PositiveInt = Field(description="bootstrap resamples of the FID interval (each one FID computation)")
+    min_accuracy_gain: float = Field(
+        ge=0,
+        lt=1,
+        description="a classifier becomes champion only if the low end of its accuracy gain's interval exceeds this",
+    )
+    min_fid_gain: float = Field(
+        ge=0, description="a generator becomes champion only if the low end of its FID drop's interval exceeds this"
+    )
+
+
 class VisualizeParams(Section):
     rows: PositiveInt = Field(description="rows of the GT vs PR grid")
     columns: PositiveInt = Field(description="columns of the GT vs PR grid")
+
+
+class ScoreParams(Section):
+    """Batch scoring of new images by a task's champion (flows/score.py) and its drift tests."""
+
+    batch_size: PositiveInt = Field(description="images read and predicted at a time (memory holds one batch)")
+    resize: bool = Field(
+        description="fit images of another size or channel count to the model's input, as download does for an "
+        "image folder; false: such images fail validation"
+    )
+    max_class_total_variation: float = Field(
+        ge=0,
+        le=1,
+        description="predicted classes drifted when their shares are further than this from the training labels' "
+        "(total variation distance) and the chi-square test's p-value is below class_p_value",
+    )
+    class_p_value: float = Field(gt=0, lt=1, description="significance level of the predicted classes' chi-square test")
+    feature_sample: PositiveInt = Field(
+        description="new images (a seeded sample when there are more) whose features enter the MMD test"
+    )
+    feature_permutations: PositiveInt = Field(description="permutations of the MMD test (its p-value's resolution)")
+    feature_p_value: float = Field(gt=0, lt=1, description="significance level of the features' MMD test")
+    min_feature_mmd2: float = Field(
+        ge=0, description="features drifted when MMD² exceeds this and the MMD test's p-value is below feature_p_value"
+    )
+
+    @model_validator(mode="after")
+    def _permutations_resolve_p_value(self) -> "ScoreParams":
+        """feature_permutations can give a p-value below feature_p_value"""
+        if 1 / (self.feature_permutations + 1) >= self.feature_p_value:
+            raise ValueError(
+                f"feature_permutations ({self.feature_permutations}) cannot give a p-value below feature_p_value "
+                f"({self.feature_p_value}): use at least {int(1 / self.feature_p_value)}"
+            )
+        return self
 
 
 class InputsParams(Section):

@@ -1,0 +1,1 @@
+"""Batch scoring: new images read and validated, predicted by a task's champion, and checked for drift."""
