@@ -1,6 +1,5 @@
 """End to end: the real dvc.yaml in a temporary git + DVC repo, on small real data, on CPU."""
 
-import contextlib
 import csv
 import json
 import os
@@ -19,7 +18,7 @@ from mlflow import MlflowClient
 from imagepipe.data.sources.datasets import DEBIAN_FASHION_MNIST
 from tests.helpers.data import write_image
 from tests.helpers.dvc import up_to_date
-from tests.helpers.servers import ServerLog, free_port, stop, wait_until_up
+from tests.helpers.servers import served_model
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -138,7 +137,7 @@ def assert_champion_served_on_raw_pixels(repo: Path, name: str) -> None:
     probabilities = np.array([row[1:] for row in table["data"]])
     assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
     assert [row[0] for row in table["data"]] == [class_names[index] for index in probabilities.argmax(axis=1)]
-    with served(repo, env, name) as url:
+    with served_model(f"models:/{name}@champion", repo, env) as url:
         request = urllib.request.Request(
             f"{url}/invocations", json.dumps({"inputs": raw.tolist()}).encode(), {"Content-Type": "application/json"}
         )
@@ -147,36 +146,6 @@ def assert_champion_served_on_raw_pixels(repo: Path, name: str) -> None:
     np.testing.assert_allclose(
         [[row[name] for name in class_names] for row in served_predictions], probabilities, atol=1e-5
     )
-
-
-@contextlib.contextmanager
-def served(repo: Path, env: dict, name: str):
-    """`mlflow models serve` for a registered model's champion on a free loopback port, stopped afterwards;
-    fails if the server logged a traceback."""
-    port = free_port()
-    command = [
-        "mlflow",
-        "models",
-        "serve",
-        "-m",
-        f"models:/{name}@champion",
-        "--env-manager",
-        "local",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    with (repo / "serve.log").open("w") as log:
-        server = subprocess.Popen(
-            command, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            wait_until_up(f"http://127.0.0.1:{port}/ping", server, repo / "serve.log", timeout=90)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            stop(server)
-    ServerLog(repo / "serve.log").assert_no_tracebacks()
 
 
 def test_invalid_params_fail_before_any_work(repo):

@@ -1,13 +1,16 @@
 """Servers the tests start on loopback (Prefect, MLflow, `mlflow models serve`): ports, health,
 their logs, stopping."""
 
+import contextlib
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 # Tracebacks a server may log with no fault of its own on a machine without the internet. Each
@@ -105,3 +108,29 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@contextlib.contextmanager
+def served_model(model_uri: str, directory: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`mlflow models serve` for model_uri (this environment's mlflow, cwd directory) on a free
+    loopback port; yields its base URL, stops it afterwards and fails if it logged a traceback."""
+    port = free_port()
+    env = env or os.environ.copy()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    command = ["mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "--host", "127.0.0.1"]
+    log_path = directory / "serve.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [*command, "--port", str(port)],
+            cwd=directory,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/ping", server, log_path, timeout=90)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop(server)
+    ServerLog(log_path).assert_no_tracebacks()

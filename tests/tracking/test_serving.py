@@ -1,9 +1,6 @@
 import contextlib
 import json
-import os
 import re
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,7 +20,7 @@ from imagepipe.tracking.serving import InputShapeError, KerasFileModel
 from imagepipe.training.inputs import load_split
 from imagepipe.training.state import TrainingState
 from tests.helpers.data import write_processed
-from tests.helpers.servers import ServerLog, free_port, stop, wait_until_up
+from tests.helpers.servers import served_model
 
 NAME = "fashion_mnist-cnn"
 # Names that a URL, a metric key or a JSON key could trip on.
@@ -127,25 +124,9 @@ def test_a_class_named_like_the_prediction_column_is_refused(mlflow_store, tmp_p
 
 @contextlib.contextmanager
 def served(model_uri: str, directory: Path):
-    """`mlflow models serve` for model_uri on a free loopback port; fails if it logged a traceback."""
-    port = free_port()
-    command = ["mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "--host", "127.0.0.1"]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    with (directory / "serve.log").open("w") as log:
-        server = subprocess.Popen(
-            [*command, "--port", str(port)],
-            cwd=directory,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_until_up(f"http://127.0.0.1:{port}/ping", server, directory / "serve.log", timeout=90)
-            yield f"http://127.0.0.1:{port}/invocations"
-        finally:
-            stop(server)
-    ServerLog(directory / "serve.log").assert_no_tracebacks()
+    """The invocations URL of `mlflow models serve` for model_uri."""
+    with served_model(model_uri, directory) as url:
+        yield f"{url}/invocations"
 
 
 def post(url: str, inputs: np.ndarray) -> tuple[int, bytes]:
