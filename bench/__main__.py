@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from bench.compute import matmul_peak, training_flops
 from bench.peers import FASHION_MNIST, course_augmentation, course_cnn
 from bench.report import render
 from bench.scale import measure_scale
+from bench.scoring import measure_scoring
 from bench.transfer import head_training
 from imagepipe.core.files import read_json
 from imagepipe.core.params import load_params
@@ -84,6 +86,7 @@ def measure(args: argparse.Namespace, log: logging.Logger) -> dict:
         )
         log.info("up-to-date pipeline")
         results["up_to_date"] = pipeline.up_to_date(clone)
+        results |= measure_scoring_part(clone, log)
     results["params"] = {"train_cnn": params.train_cnn.model_dump(), "train_gan": params.train_gan.model_dump()}
     return results | measure_scale_part(args, log)
 
@@ -94,6 +97,16 @@ def measure_scale_part(args: argparse.Namespace, log: logging.Logger) -> dict:
         scale = measure_scale(ROOT, Path(scratch), tuple(args.scale_sizes), args.scale_classes, log)
     scale |= {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "seconds": time.perf_counter() - started}
     return {"scale": scale}
+
+
+def measure_scoring_part(project: Path, log: logging.Logger) -> dict:
+    log.info("batch scoring with %s's champion", project)
+    with tempfile.TemporaryDirectory(prefix="bench-scoring-") as scratch:
+        started = time.perf_counter()
+        scoring = measure_scoring(project, Path(scratch), log)
+    command = " ".join(["python -m bench", *sys.argv[1:]])
+    scoring |= {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "command": command}
+    return {"scoring": scoring | {"seconds": time.perf_counter() - started}}
 
 
 def main() -> None:
@@ -118,13 +131,23 @@ def main() -> None:
     parser.add_argument(
         "--only-scale", action="store_true", help="measure the scale table alone, into the existing benchmarks.json"
     )
+    parser.add_argument(
+        "--only-scoring",
+        action="store_true",
+        help="measure batch scoring alone with this workspace's champion (its MLflow store receives the scoring "
+        "runs), into the existing benchmarks.json",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
-    started = time.perf_counter()
-    if args.only_scale:
-        results = read_json(args.json) | measure_scale_part(args, logging.getLogger("bench"))
+    log, started = logging.getLogger("bench"), time.perf_counter()
+    if args.only_scale or args.only_scoring:
+        results = read_json(args.json)
+        if args.only_scale:
+            results |= measure_scale_part(args, log)
+        if args.only_scoring:
+            results |= measure_scoring_part(ROOT, log)
     else:
-        results = measure(args, logging.getLogger("bench"))
+        results = measure(args, log)
         results["bench_seconds"] = time.perf_counter() - started
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     args.markdown.write_text(render(results))

@@ -1,6 +1,7 @@
 """BENCHMARKS.md from the raw figures: tables with ratios, and the issue's targets met or missed."""
 
 from bench.scale import render_scale
+from bench.scoring import render_scoring
 
 
 def render(r: dict) -> str:
@@ -148,6 +149,8 @@ def render(r: dict) -> str:
     ]
     if "scale" in r:
         lines += render_scale(r["scale"]) + scale_targets(r["scale"])
+    if "scoring" in r:
+        lines += render_scoring(r["scoring"]) + scoring_targets(r["scoring"])
     return "\n".join(lines)
 
 
@@ -181,6 +184,27 @@ def scale_targets(scale: dict) -> list[str]:
         share = (again["download"] + again["preprocess"]) / (full["download"] + full["preprocess"])
         lines.append(target("1% new images: download + preprocess < 10% of the full time", f"{share:.0%}", share < 0.1))
     return lines + [""]
+
+
+def scoring_targets(scoring: dict) -> list[str]:
+    runs = scoring["runs"]
+    small, large = runs[0], max(runs, key=lambda run: run["images"])
+    growth = large["peak_memory_mib"] / small["peak_memory_mib"]
+    states = [
+        target(f"{run['folder']} ends {run['expected']}", run["state"], run["state"] == run["expected"])
+        for run in runs
+        if run["expected"]
+    ]
+    memory = f"peak memory at {large['images']:,} images ≤ 1.25× at {small['images']:,}"
+    return [
+        "### Targets (issue 14)",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+        *states,
+        target(memory, f"{growth:.2f}×", growth <= 1.25),
+        "",
+    ]
 
 
 def seconds(value: float | None) -> str:

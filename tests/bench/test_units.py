@@ -56,8 +56,11 @@ def test_timed_reports_the_peak_memory_of_the_largest_process(tmp_path):
         environment(),
     )
     assert result["peak_memory_mib"] >= 300
+    failing = [sys.executable, "-c", "import sys; print('bad input'); sys.exit(3)"]
     with pytest.raises(RuntimeError, match="exit 3"):
-        timed([sys.executable, "-c", "import sys; print('bad input'); sys.exit(3)"], tmp_path, environment())
+        timed(failing, tmp_path, environment())
+    # A command whose exit status is an outcome (the score flow's Drifted) is timed all the same.
+    assert timed(failing, tmp_path, environment(), check=False)["returncode"] == 3
 
 
 def test_peak_memory_is_the_commands_own_not_the_callers(tmp_path):
