@@ -192,7 +192,7 @@ def test_deployment_drift_starts_nightly_retrain_by_itself(prefect_server, works
     shutil.copytree(ROOT / "flows", workspace / "flows", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "prefect.yaml", workspace / "prefect.yaml")
     write_folder(workspace / "inbox", np.rot90(trained["test"], axes=(1, 2)))
-    prefect_server.deploy(workspace)
+    prefect_server.deploy(workspace, keep_triggers=True)
     with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}), get_client(sync_client=True) as client:
         (automation,) = client.read_automations_by_name("retrain-on-drift")
     assert automation.enabled and automation.trigger.expect == {"prefect.flow-run.Drifted"}
@@ -217,4 +217,5 @@ def test_deployment_drift_starts_nightly_retrain_by_itself(prefect_server, works
         ):
             for run_id in leftover:
                 client.delete_flow_run(run_id)
+        prefect_server.pause_automations()
     assert (workspace / "scores" / LAST_RUN).is_file()

@@ -50,13 +50,24 @@ class PrefectServer:
             raise AssertionError(f"prefect {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
-    def deploy(self, repo: Path, keep_schedules: bool = False) -> None:
+    def deploy(self, repo: Path, keep_schedules: bool = False, keep_triggers: bool = False) -> None:
         """`prefect deploy --all` of repo's prefect.yaml. Unless keep_schedules, every schedule
         on the server is paused afterwards, so that a test triggering runs by hand never races
-        a cron time (02:00 UTC) that falls while its worker is up."""
+        a cron time (02:00 UTC) that falls while its worker is up. Unless keep_triggers, the
+        automations that deployments' triggers create are paused: the session shares one server,
+        and a Drifted score run in one test would otherwise start a `nightly-retrain` run that
+        a later test's worker picks up in its own repo."""
         self.cli(repo, "--no-prompt", "deploy", "--all")
         if not keep_schedules:
             self.cli(repo, "--no-prompt", "deployment", "schedule", "pause", "--all")
+        if not keep_triggers:
+            self.pause_automations()
+
+    def pause_automations(self) -> None:
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
+            for automation in client.read_automations():
+                if automation.enabled:
+                    client.pause_automation(automation.id)
 
     def flow_runs(self, deployment: str, *states: StateType) -> list[FlowRun]:
         """The flow runs of a deployment ("flow/name") in the given states (any state if none)."""
