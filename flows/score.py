@@ -32,7 +32,7 @@ from imagepipe.core.errors import StageError
 from imagepipe.core.files import read_json, write_json
 from imagepipe.core.params import Params, load_params
 from imagepipe.scoring import images
-from imagepipe.tracking.tasks import registered_name, task_name
+from imagepipe.tracking.tasks import registered_model
 
 if TYPE_CHECKING:
     from imagepipe.scoring.champion import Champion
@@ -96,7 +96,7 @@ def score(source: str = "inbox", model: str | None = None, output: str = "scores
     from imagepipe.scoring.report import invalid_report
 
     logger, params = get_run_logger(), load_params()
-    model = model or registered_name(task_name(params.registry.task, params.data.dataset, params.data.source), "cnn")
+    model = model or registered_model(params, "cnn")
     folder, paths, skipped = list_images(source)
     digest, last = images.listing_digest(folder, paths), Path(output) / LAST_RUN
     if not paths or (not rescore and last.is_file() and read_json(last).get("files") == digest):
