@@ -108,7 +108,7 @@ def score(source: str = "inbox", model: str | None = None, output: str = "scores
         champion = fetch_champion(model, Path(downloads))
         failures = validate(folder, paths, champion.input_shape, params.score.resize)
         if failures:
-            report = invalid_report(source, model, champion.version, failures)
+            report = invalid_report(source, model, champion.version, champion.input_shape, failures)
             _publish(report, directory)
             return Failed(name="Invalid", message=f"{source}: the images failed validation\n{report}")
         scores = predict(champion, folder, paths, directory / "predictions.csv", params)

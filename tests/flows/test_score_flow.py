@@ -180,7 +180,9 @@ def test_images_of_another_shape_are_refused_before_scoring(prefect_server, work
     state = run_score(prefect_server, source=str(inbox), output="scores")
     assert state.is_failed() and state.name == "Invalid"
     assert "image channels is 1" in state.message and "photo.png=3" in state.message
-    assert "image width is 28" in report_artifact(prefect_server, state)
+    report = report_artifact(prefect_server, state)
+    assert "image width is 28" in report and "stored at 28×28 with 1 channel(s)" in report
+    assert "set `score.resize: true`" in report
     assert not list((workspace / "scores").rglob("predictions.csv"))
     assert mlflow.search_runs(experiment_names=["imagepipe"], filter_string="tags.stage = 'score'").empty
 

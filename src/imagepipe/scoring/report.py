@@ -67,12 +67,17 @@ def scoring_report(
     return "\n".join(lines) + "\n"
 
 
-def invalid_report(source: str, model: str, version: str, failures: list[str]) -> str:
-    """The report of images that failed validation: one line per failure (validation.runner.Report)."""
+def invalid_report(source: str, model: str, version: str, shape: tuple[int, ...], failures: list[str]) -> str:
+    """The report of images that failed validation: one line per failure (validation.runner.Report),
+    then what the model takes and the ways out."""
     listed = "\n".join(f"- {_cell(line)}" for line in failures)
+    height, width, channels = shape
     return (
         f"# Scoring {source}\n\n**Not scored**: the images failed validation for `{model}` v{version} "
-        f"(Great Expectations suite `new_images`).\n\n{listed}\n"
+        f"(Great Expectations suite `new_images`).\n\n{listed}\n\n"
+        f"`{model}` takes readable images with pixels in 0..255, stored at {height}×{width} with {channels} "
+        "channel(s). Images of this task at another size: set `score.resize: true` to fit them as `download` "
+        "does. Images of another task: score them with that task's model (`model: <task>-cnn`).\n"
     )
 
 
