@@ -60,8 +60,18 @@ class PrefectServer:
         self.cli(repo, "--no-prompt", "deploy", "--all")
         if not keep_schedules:
             self.cli(repo, "--no-prompt", "deployment", "schedule", "pause", "--all")
+            self.delete_scheduled_runs()
         if not keep_triggers:
             self.pause_automations()
+
+    def delete_scheduled_runs(self) -> None:
+        """The runs the scheduler made before the schedules were paused: an hourly cron time (the
+        score-new-images deployment) may fall between `prefect deploy` and the pause."""
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
+            scheduled = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+            for flow_run in client.read_flow_runs(flow_run_filter=FlowRunFilter(state=scheduled)):
+                if flow_run.auto_scheduled:
+                    client.delete_flow_run(flow_run.id)
 
     def pause_automations(self) -> None:
         with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
