@@ -21,7 +21,7 @@ from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tests.helpers.servers import ServerLog, free_port, stop, wait_until_up
+from tests.helpers.servers import ServerLog, free_port, logged_process, wait_until_up
 
 BIN = Path(sys.executable).parent
 
@@ -141,19 +141,10 @@ def worker(server: PrefectServer, pool: str, workspace: Path, extra_env: dict[st
     the worker's process."""
     log_path = workspace.parent / f"worker-{pool}-{workspace.name}.log"
     env = {**server.env, "IMAGEPIPE_WORKSPACE": str(workspace), **(extra_env or {})}
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            ["prefect", "worker", "start", "--pool", pool, "--type", "process"],
-            cwd=workspace,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield process
-        finally:
-            stop(process)
+    with logged_process(
+        ["prefect", "worker", "start", "--pool", pool, "--type", "process"], log_path, workspace, env
+    ) as process:
+        yield process
 
 
 @contextlib.contextmanager
@@ -176,18 +167,9 @@ def mlflow_server(directory: Path):
         "--artifacts-destination",
         str(directory / "artifacts"),
     ]
-    with (directory / "server.log").open("w") as log:
-        process = subprocess.Popen(
-            command,
-            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_until_up(f"http://127.0.0.1:{port}/health", process, directory / "server.log")
-            assert_listens_on_loopback_only(port)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            stop(process)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    with logged_process(command, directory / "server.log", env=env) as process:
+        wait_until_up(f"http://127.0.0.1:{port}/health", process, directory / "server.log")
+        assert_listens_on_loopback_only(port)
+        yield f"http://127.0.0.1:{port}"
     ServerLog(directory / "server.log").assert_no_tracebacks()

@@ -111,6 +111,19 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
+def logged_process(command: list[str], log_path: Path, cwd: Path | None = None, env: dict[str, str] | None = None):
+    """command started in its own session, stdout and stderr into log_path; stopped on leaving."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield process
+        finally:
+            stop(process)
+
+
+@contextlib.contextmanager
 def served_model(model_uri: str, directory: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """`mlflow models serve` for model_uri (this environment's mlflow, cwd directory) on a free
     loopback port; yields its base URL, stops it afterwards and fails if it logged a traceback."""
@@ -119,18 +132,7 @@ def served_model(model_uri: str, directory: Path, env: dict[str, str] | None = N
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     command = ["mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "--host", "127.0.0.1"]
     log_path = directory / "serve.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [*command, "--port", str(port)],
-            cwd=directory,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_until_up(f"http://127.0.0.1:{port}/ping", server, log_path, timeout=90)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            stop(server)
+    with logged_process([*command, "--port", str(port)], log_path, directory, env) as server:
+        wait_until_up(f"http://127.0.0.1:{port}/ping", server, log_path, timeout=90)
+        yield f"http://127.0.0.1:{port}"
     ServerLog(log_path).assert_no_tracebacks()
