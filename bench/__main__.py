@@ -20,6 +20,7 @@ from bench import pipeline
 from bench.augment import augmentation_throughput
 from bench.cnn import time_to_accuracy
 from bench.compute import matmul_peak, training_flops
+from bench.families import measure_families, of_pipeline
 from bench.peers import FASHION_MNIST, course_augmentation, course_cnn
 from bench.report import render
 from bench.scale import measure_scale
@@ -87,6 +88,9 @@ def measure(args: argparse.Namespace, log: logging.Logger) -> dict:
         log.info("up-to-date pipeline")
         results["up_to_date"] = pipeline.up_to_date(clone)
         results |= measure_scoring_part(clone, log)
+        families = of_pipeline(clone, results["clone"], results["full_repro"])
+        stamp = {"date": results["date"], "machine": results["machine"], "command": "make bench"}
+        results["families"] = families | stamp
     results["params"] = {"train_cnn": params.train_cnn.model_dump(), "train_gan": params.train_gan.model_dump()}
     return results | measure_scale_part(args, log)
 
@@ -97,6 +101,13 @@ def measure_scale_part(args: argparse.Namespace, log: logging.Logger) -> dict:
         scale = measure_scale(ROOT, Path(scratch), tuple(args.scale_sizes), args.scale_classes, log)
     scale |= {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "seconds": time.perf_counter() - started}
     return {"scale": scale}
+
+
+def measure_families_part(log: logging.Logger) -> dict:
+    log.info("model families: the whole default dvc repro of a clean clone")
+    families = measure_families(ROOT)
+    command = " ".join(["python -m bench", *sys.argv[1:]])
+    return {"families": families | {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "command": command}}
 
 
 def measure_scoring_part(project: Path, log: logging.Logger) -> dict:
@@ -132,6 +143,11 @@ def main() -> None:
         "--only-scale", action="store_true", help="measure the scale table alone, into the existing benchmarks.json"
     )
     parser.add_argument(
+        "--only-families",
+        action="store_true",
+        help="measure the model families alone (a clean clone's whole dvc repro), into the existing benchmarks.json",
+    )
+    parser.add_argument(
         "--only-scoring",
         action="store_true",
         help="measure batch scoring alone with this workspace's champion (its MLflow store receives the scoring "
@@ -140,8 +156,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
     log, started = logging.getLogger("bench"), time.perf_counter()
-    if args.only_scale or args.only_scoring:
+    if args.only_scale or args.only_scoring or args.only_families:
         results = read_json(args.json)
+        if args.only_families:
+            results |= measure_families_part(log)
         if args.only_scale:
             results |= measure_scale_part(args, log)
         if args.only_scoring:

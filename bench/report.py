@@ -1,5 +1,6 @@
 """BENCHMARKS.md from the raw figures: tables with ratios, and the issue's targets met or missed."""
 
+from bench.families import render_families
 from bench.scale import render_scale
 from bench.scoring import render_scoring
 
@@ -151,6 +152,8 @@ def render(r: dict) -> str:
         lines += render_scale(r["scale"]) + scale_targets(r["scale"])
     if "scoring" in r:
         lines += render_scoring(r["scoring"]) + scoring_targets(r["scoring"])
+    if "families" in r:
+        lines += render_families(r["families"])
     return "\n".join(lines)
 
 

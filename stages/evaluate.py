@@ -12,10 +12,8 @@ import csv
 import logging
 from pathlib import Path
 
-import keras
 import mlflow
 import numpy as np
-from sklearn.metrics import precision_recall_fscore_support
 
 from imagepipe.core.cli import run_stage
 from imagepipe.core.files import write_json
@@ -25,36 +23,11 @@ from imagepipe.tracking.registry import Decision, Measured, Policy, gate_run
 from imagepipe.tracking.runs import metric_names, resumed_run
 from imagepipe.tracking.significance import Gain, accuracy_interval, paired_accuracy
 from imagepipe.tracking.tasks import task_of
+from imagepipe.training.classification import evaluate
 from imagepipe.training.inputs import Split, load_class_names, load_split, predict
 
 logger = logging.getLogger(__name__)
 CHAMPION_METRIC = "test_accuracy"
-
-
-def evaluate(probabilities: np.ndarray, actual: np.ndarray, class_names: list[str]) -> tuple[dict, np.ndarray]:
-    """(metrics, predicted class indices) of predicted probabilities against actual class indices."""
-    predicted = probabilities.argmax(axis=1)
-    labels = np.eye(len(class_names), dtype=np.float32)[actual]
-    loss = float(keras.losses.categorical_crossentropy(labels, probabilities).numpy().mean())
-    indices = list(range(len(class_names)))
-    precision, recall, f1, support = precision_recall_fscore_support(actual, predicted, labels=indices, zero_division=0)
-    per_class = {
-        name: {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(support[i]),
-        }
-        for i, name in enumerate(class_names)
-    }
-    metrics = {
-        "test_accuracy": float((actual == predicted).mean()),
-        "test_loss": loss,
-        "test_macro_f1": float(f1.mean()),
-        "num_test_images": int(len(actual)),
-        "per_class": per_class,
-    }
-    return metrics, predicted
 
 
 def write_predictions(path: Path, actual: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> None:

@@ -15,70 +15,21 @@ from pathlib import Path
 import mlflow
 import numpy as np
 from matplotlib.figure import Figure
-from sklearn.metrics import confusion_matrix
 
 from imagepipe.core.cli import run_stage
 from imagepipe.core.params import load_params
 from imagepipe.tracking.card_publish import publish_classifier_card
 from imagepipe.tracking.runs import resumed_run
+from imagepipe.training.classification import confusion_figure, gt_vs_pr_grid
 from imagepipe.training.inputs import load_class_names, load_split
 
 logger = logging.getLogger(__name__)
-WRONG = "#d62728"
 
 
 def read_predictions(path: Path) -> tuple[list[str], list[str]]:
     with Path(path).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     return [row["actual"] for row in rows], [row["predicted"] for row in rows]
-
-
-def grid_titles(actual: list[str], predicted: list[str]) -> list[str]:
-    return [f"GT: {a} / PR: {p}" for a, p in zip(actual, predicted, strict=True)]
-
-
-def gt_vs_pr_grid(images: np.ndarray, actual: list[str], predicted: list[str], rows: int, columns: int) -> Figure:
-    figure = Figure(figsize=(2.3 * columns, 2.5 * rows))
-    axes = figure.subplots(rows, columns, squeeze=False)
-    samples = list(zip(images, grid_titles(actual, predicted), actual, predicted, strict=True))
-    # The grid may have more cells than samples: the spare cells are blanked below.
-    for axis, (image, title, a, p) in zip(axes.flat, samples, strict=False):
-        axis.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
-        wrong = a != p
-        axis.set_title(title, fontsize=8, color=WRONG if wrong else "black")
-        axis.set_xticks([])
-        axis.set_yticks([])
-        for spine in axis.spines.values():
-            spine.set_visible(wrong)
-            spine.set_color(WRONG)
-            spine.set_linewidth(3)
-    for axis in list(axes.flat)[len(images) :]:
-        axis.axis("off")
-    figure.tight_layout()
-    return figure
-
-
-def confusion_figure(actual: list[str], predicted: list[str], class_names: list[str]) -> Figure:
-    matrix = confusion_matrix(actual, predicted, labels=class_names)
-    figure = Figure(figsize=(1 + 0.6 * len(class_names), 1 + 0.6 * len(class_names)))
-    axis = figure.subplots()
-    axis.imshow(matrix, cmap="Blues")
-    axis.set_xticks(range(len(class_names)), class_names, rotation=60, ha="right", fontsize=8)
-    axis.set_yticks(range(len(class_names)), class_names, fontsize=8)
-    axis.set_xlabel("predicted")
-    axis.set_ylabel("actual")
-    for (row, column), count in np.ndenumerate(matrix):
-        axis.text(
-            column,
-            row,
-            count,
-            ha="center",
-            va="center",
-            fontsize=7,
-            color="white" if count > matrix.max() / 2 else "black",
-        )
-    figure.tight_layout()
-    return figure
 
 
 def curves_figure(history_csv: Path) -> Figure:

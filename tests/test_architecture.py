@@ -17,6 +17,7 @@ ALLOWED = {
     "tracking": {"core", "data", "models", "training"},
     "orchestration": {"core"},
     "scoring": {"core", "data", "validation", "models", "tracking"},
+    "families": {"core", "data", "models", "training", "tracking"},
 }
 
 

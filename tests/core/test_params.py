@@ -7,7 +7,8 @@ from imagepipe.core.params import ParamsError, load_params, parse_params
 from tests.helpers.data import ROOT
 
 # Positive integers that are not counts: any seed is allowed, channels is 1 or 3.
-NOT_COUNTS = {"seed", "image.channels"}
+# train_vae.latent_dim has a floor of 2 (the latent traversal walks two dimensions): tested apart.
+NOT_COUNTS = {"seed", "image.channels", "train_vae.latent_dim"}
 # Counts whose zero means "none of it": no warm-up, no fine-tuning phase or no layers unfrozen.
 ZERO_ALLOWED = {
     "inputs.cache_mb",
@@ -44,7 +45,10 @@ def refusal(raw: dict, key: str, value: object) -> str:
 
 
 def wrong_types(default: object) -> list[object]:
-    """Values of another type than default's (a count refuses a float, a float refuses a bool)."""
+    """Values of another type than default's (a count refuses a float, a float refuses a bool;
+    a list, such as the families, refuses a string and a mapping)."""
+    if isinstance(default, list):
+        return ["rnn", {"value": 1}, 1]
     others = {bool: [1, "true"], int: ["3", True, 1.5], float: ["0.1", True], str: [1, True]}
     return [[1], {"value": 1}] + others.get(type(default), [True, 1.5])
 
@@ -136,3 +140,14 @@ def test_counts_that_may_be_zero_refuse_negative(raw_params, key):
 )
 def test_unknown_architecture_or_backbone_names_the_allowed(raw_params, key, allowed):
     assert f"{key}: Input should be {allowed} (got 'vgg16')" in refusal(raw_params, key, "vgg16")
+
+
+def test_a_family_in_the_wrong_list_is_refused_with_the_families_allowed(raw_params):
+    message = refusal(raw_params, "families.scenes", ["unet", "rnn"])
+    assert "\n  families.scenes.1: Input should be 'unet' or 'detector' (got 'rnn')" in message
+
+
+def test_the_vae_needs_two_latent_dimensions_for_its_traversal(raw_params):
+    assert "\n  train_vae.latent_dim: Input should be greater than or equal to 2" in refusal(
+        raw_params, "train_vae.latent_dim", 1
+    )

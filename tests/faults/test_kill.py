@@ -3,17 +3,21 @@ the pipeline completes, training resumes from its last finished epoch, and DVC, 
 the outputs stay consistent."""
 
 import csv
+import json
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 import yaml
 from mlflow import MlflowClient
 
 from tests.helpers.dvc import up_to_date
+from tests.helpers.servers import served_model
 from tests.test_pipeline import (
     QUICK,
     assert_champion_served_on_raw_pixels,
@@ -25,7 +29,9 @@ from tests.test_pipeline import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
-MODULES = {
+FAMILIES = ("rnn", "autoencoder", "vae", "unet", "detector")
+# Each stage once; the generic family stages once per family (`train_family@rnn`).
+STAGES = {
     "download",
     "validate",
     "preprocess",
@@ -36,30 +42,35 @@ MODULES = {
     "train_transfer",
     "evaluate",
     "visualize",
+    "compose_scenes",
+    *(f"{module}@{family}" for module in ("train_family", "evaluate_family") for family in FAMILIES),
 }
 # Long enough for a backup to be written mid-training (BackupAndRestore deletes it at the end).
 EPOCHS = {
     "train_cnn": {"epochs": 3},
     "train_gan": {"epochs": 2},
     "train_transfer": {"epochs": 2, "fine_tune_epochs": 2},
+    **{f"train_{family}": {"epochs": 2} for family in FAMILIES},
 }
 # A training stage is killed once it has a backup of a finished epoch; any other once it writes
 # a scratch file or after FALLBACK_SECONDS (the quickest finish in about 2 s on digits).
-TRAINING = {"train_cnn", "train_gan", "train_transfer"}
 FALLBACK_SECONDS = 1.5
 
 
 def stage_of(process: psutil.Process) -> str | None:
-    """`python -m stages.<module> ...` -> module."""
+    """`python -m stages.<module> ...` -> module; `... --family <family>` -> module@family."""
     try:
         command = process.cmdline()
     except psutil.Error:
         return None
-    return next((word.removeprefix("stages.") for word in command if word.startswith("stages.")), None)
+    module = next((word.removeprefix("stages.") for word in command if word.startswith("stages.")), None)
+    if module and "--family" in command:
+        return f"{module}@{command[command.index('--family') + 1]}"
+    return module
 
 
-def time_to_kill(repo: Path, module: str, running_for: float) -> bool:
-    if module in TRAINING:
+def time_to_kill(repo: Path, stage: str, running_for: float) -> bool:
+    if stage.startswith("train_"):
         return any(repo.glob(".state/*/backup/training_metadata.json"))
     writing = any(repo.glob("data/.*.partial-*")) or any(repo.rglob("partial-*"))
     return writing or running_for > FALLBACK_SECONDS
@@ -126,9 +137,37 @@ def test_the_recovered_champion_is_served_on_raw_pixels(recovered):
     assert_champion_served_on_raw_pixels(recovered[0], "digits-cnn")
 
 
+def invocations(url: str, inputs: np.ndarray) -> object:
+    request = urllib.request.Request(
+        f"{url}/invocations", json.dumps({"inputs": inputs.tolist()}).encode(), {"Content-Type": "application/json"}
+    )
+    return json.load(urllib.request.urlopen(request, timeout=60))["predictions"]
+
+
+def test_the_recovered_scene_champions_are_served_as_masks_and_boxes(recovered):
+    """`mlflow models serve` of the U-Net and detector champions: raw scene pixels in, a class
+    index per pixel out, and a table of named, scored boxes inside the canvas."""
+    repo = recovered[0]
+    with np.load(repo / "data/scenes/test.npz") as arrays:
+        scenes = arrays["images"][:2].astype(np.float32)
+    env = {**tool_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"}
+    with served_model("models:/digits-unet@champion", repo, env) as url:
+        masks = np.array(invocations(url, scenes))
+    assert masks.shape == scenes.shape[:3] and 0 <= masks.min() and masks.max() <= 10
+    with served_model("models:/digits-detector@champion", repo, env) as url:
+        boxes = invocations(url, scenes)
+    names = [str(digit) for digit in range(10)]
+    for box in boxes:
+        assert set(box) == {"image", "class", "score", "x_min", "y_min", "x_max", "y_max"}
+        assert box["image"] in (0, 1) and box["class"] in names and 0 <= box["score"] <= 1
+        assert (
+            0 <= box["x_min"] < box["x_max"] <= scenes.shape[2] and 0 <= box["y_min"] < box["y_max"] <= scenes.shape[1]
+        )
+
+
 def test_a_pipeline_killed_in_every_stage_completes_consistently(recovered):
     repo, killed = recovered
-    assert set(killed) == MODULES, killed
+    assert set(killed) == STAGES, killed
 
     assert up_to_date(run(repo, "dvc", "status").stdout)
     assert list(repo.glob("data/.*.partial-*")) == [] and list(repo.rglob("partial-*")) == []
@@ -136,18 +175,22 @@ def test_a_pipeline_killed_in_every_stage_completes_consistently(recovered):
     # Resumed, not restarted: every epoch once in the published histories.
     assert epochs_in(repo / "plots/cnn/history.csv") == [0, 1, 2]
     assert epochs_in(repo / "plots/gan/history.csv") == [0, 1]
+    for family in FAMILIES:
+        assert epochs_in(repo / f"plots/{family}/history.csv") == [0, 1], family
     # MLflow: one run per training stage, none left RUNNING, each champion's files present.
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    assert sorted(r.data.tags["stage"] for r in runs) == ["train_cnn", "train_gan", "train_transfer"]
+    training_stages = ["train_cnn", "train_gan", "train_transfer", *(f"train_{family}" for family in FAMILIES)]
+    assert sorted(r.data.tags["stage"] for r in runs) == sorted(training_stages)
     assert {r.info.status for r in runs} == {"FINISHED"}
-    for name in ("digits-cnn", "digits-gan", "digits-transfer"):  # QUICK: data.dataset digits
+    # QUICK: data.dataset digits
+    for name in ("digits-cnn", "digits-gan", "digits-transfer", *(f"digits-{family}" for family in FAMILIES)):
         version = client.get_model_version_by_alias(name, "champion")
         assert version.status == "READY"
 
     # The deterministic stages, rerun from scratch, give byte-identical outputs. (validate's
     # data docs carry the time they were built, so its outs differ by design.)
-    deterministic = ("download", "preprocess", "prepare_transfer")
+    deterministic = ("download", "preprocess", "prepare_transfer", "compose_scenes")
     before = outs(repo, deterministic)
     repro(repo, "--force", "--single-item", *deterministic)
     assert outs(repo, deterministic) == before

@@ -78,8 +78,15 @@ def test_two_hosts_share_a_dvc_remote_and_an_mlflow_server(prefect_server, tmp_p
         assert first.state.is_completed(), prefect_server.logs(first)
         runs = prefect_server.task_runs(first)
         first_states = {name: run.state_name for name, run in runs.items()}
-        assert set(first_states.values()) == {"Completed"} and len(runs) == 13, first_states
+        assert set(first_states.values()) == {"Completed"} and len(runs) == 24, first_states
         assert overlap(runs["train_gan"], runs["train_transfer"]), "independent training stages ran one after the other"
+        families = [name for name in runs if name.startswith(("train_image_model@", "train_scene_model@"))]
+        assert len(families) == 5 and any(
+            overlap(runs[name], runs[other])
+            for name in families
+            for other in runs
+            if other.startswith("train_") and other != name
+        ), "the families' training ran one stage at a time"
         # scan runs every time; download finds its snapshot unchanged, and nothing else runs.
         states = {name: run.state_name for name, run in prefect_server.task_runs(again).items()}
         assert states.pop("scan") == "Completed" and set(states.values()) == {"Skipped"}, states
@@ -92,6 +99,7 @@ def test_two_hosts_share_a_dvc_remote_and_an_mlflow_server(prefect_server, tmp_p
             and f"{tracking_uri}/#/runs/{cnn_run}" in shown["pipeline-metrics"]
         )
         assert "data:image/png;base64," in shown["gt-vs-pr-cnn"]
+        assert "![segmentation of unet](data:image/png;base64," in shown["pictures-unet"]
 
         with worker(prefect_server, "gpu", host_b, tracking):
             on_b = prefect_server.run("pipeline/full-run", shared)

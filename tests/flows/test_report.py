@@ -1,4 +1,6 @@
-from imagepipe.orchestration.report import header, metrics_table, mlflow_ui
+import base64
+
+from imagepipe.orchestration.report import header, metrics_table, mlflow_ui, pictures
 
 
 def test_metrics_table_links_each_model_to_its_mlflow_run_and_version():
@@ -33,3 +35,14 @@ def test_links_and_overrides_show_no_credentials(monkeypatch):
         "Params overrides: `data.source=http://***@mirror.example/mnist/`, `train_cnn.epochs=2`\n\n"
     )
     assert header("nightly", []).endswith("Params overrides: none\n\n")
+
+
+def test_a_familys_pictures_are_inlined_in_name_order(tmp_path):
+    (tmp_path / "segmentation.png").write_bytes(b"\x89PNG mask")
+    (tmp_path / "anomaly_scores.png").write_bytes(b"\x89PNG scores")
+    (tmp_path / "notes.txt").write_text("not a picture")
+    page = pictures(tmp_path, "unet")
+    encoded = base64.b64encode(b"\x89PNG mask").decode()
+    assert page.startswith("# Pictures: unet\n\n## anomaly_scores\n\n")
+    assert f"## segmentation\n\n![segmentation of unet](data:image/png;base64,{encoded})" in page
+    assert "notes" not in page

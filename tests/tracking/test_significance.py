@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from imagepipe.tracking.significance import accuracy_interval, fid_interval, paired_accuracy, paired_fid
+from imagepipe.tracking.significance import (
+    accuracy_interval,
+    fid_interval,
+    paired_accuracy,
+    paired_fid,
+    paired_statistic,
+    statistic_interval,
+)
 
 
 def correct(count: int, accuracy: float, seed: int) -> np.ndarray:
@@ -58,3 +65,35 @@ def test_a_generator_closer_to_the_real_features_drops_the_fid_beyond_noise():
     assert tie.value == 0 and tie.low == tie.high == 0 and not tie.beyond(0)
     low, high = fid_interval(real, close, 0.95, 50, 0)
     assert 0 <= low < high
+
+
+def weighted_mean(items: np.ndarray, weights: np.ndarray) -> float:
+    return float(np.average(items, weights=weights))
+
+
+def test_a_statistic_of_rows_has_a_bootstrap_interval_around_it():
+    rows = np.random.default_rng(0).random(2000)
+    low, high = statistic_interval(rows, weighted_mean, 0.95, 1000, 0)
+    # The mean of U(0, 1) draws: standard error sqrt(1/12 / 2000) = 0.0065.
+    assert low < rows.mean() < high
+    assert (high - low) / 2 == pytest.approx(1.96 * np.sqrt(1 / 12 / 2000), rel=0.15)
+
+
+def test_a_paired_statistic_sees_a_small_consistent_gain_that_unpaired_intervals_would_not():
+    rng = np.random.default_rng(1)
+    hardness = rng.random(1000)  # what varies from example to example, shared by both models
+    champion, new = hardness, hardness + 0.01
+    gain = paired_statistic(new, champion, weighted_mean, True, 0.95, 500, 0)
+    assert gain.value == pytest.approx(0.01) and gain.beyond(0) and gain.p_value is None
+    low, high = statistic_interval(champion, weighted_mean, 0.95, 500, 0)
+    assert high - low > 0.02  # each model's own interval is wider than the gain
+    # Lower is better (an error): the same rows are a loss, and a drop is a gain.
+    assert paired_statistic(new, champion, weighted_mean, False, 0.95, 500, 0).high < 0
+    assert paired_statistic(champion, new, weighted_mean, False, 0.95, 500, 0).beyond(0)
+
+
+def test_a_paired_statistic_needs_the_same_rows():
+    with pytest.raises(ValueError, match="the same test examples: 10 vs 9 rows"):
+        paired_statistic(np.ones(10), np.ones(9), weighted_mean, True, 0.95, 10, 0)
+    with pytest.raises(ValueError, match="at least one test example"):
+        statistic_interval(np.ones(0), weighted_mean, 0.95, 10, 0)

@@ -19,8 +19,10 @@ from pydantic_core import ErrorDetails
 from imagepipe.core.errors import StageError
 from imagepipe.core.sections import (
     AcceleratorParams,
+    ComposeScenesParams,
     DataParams,
     EvaluateParams,
+    FamiliesParams,
     ImageParams,
     InputsParams,
     PrepareTransferParams,
@@ -28,9 +30,14 @@ from imagepipe.core.sections import (
     RegistryParams,
     ScoreParams,
     Section,
+    TrainAutoencoderParams,
     TrainCnnParams,
+    TrainDetectorParams,
     TrainGanParams,
+    TrainRnnParams,
     TrainTransferParams,
+    TrainUnetParams,
+    TrainVaeParams,
     ValidateParams,
     VisualizeParams,
 )
@@ -53,6 +60,13 @@ class Params(Section):
     train_gan: TrainGanParams
     prepare_transfer: PrepareTransferParams
     train_transfer: TrainTransferParams
+    families: FamiliesParams
+    compose_scenes: ComposeScenesParams
+    train_rnn: TrainRnnParams
+    train_autoencoder: TrainAutoencoderParams
+    train_vae: TrainVaeParams
+    train_unet: TrainUnetParams
+    train_detector: TrainDetectorParams
     evaluate: EvaluateParams
     registry: RegistryParams
     visualize: VisualizeParams

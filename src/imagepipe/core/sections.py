@@ -157,6 +157,11 @@ class RegistryParams(Section):
     min_fid_gain: float = Field(
         ge=0, description="a generator becomes champion only if the low end of its FID drop's interval exceeds this"
     )
+    min_family_gain: float = Field(
+        ge=0,
+        description="a model of the other families (families) becomes champion only if the low end of its "
+        "metric's gain interval exceeds this (mean IoU, mAP@0.5, AUROC or accuracy)",
+    )
 
 
 class VisualizeParams(Section):
@@ -211,3 +216,91 @@ class AcceleratorParams(Section):
     memory_growth: bool = Field(
         description="GPU memory allocated as needed, so that training processes can share a GPU"
     )
+
+
+class FamiliesParams(Section):
+    """The course's other model families (docs: Model families): a family listed here has its
+    train and evaluate stages in the pipeline; one left out has none."""
+
+    images: list[Literal["rnn", "autoencoder", "vae"]] = Field(
+        description="families trained on data/processed, as the CNN: rnn, autoencoder, vae"
+    )
+    scenes: list[Literal["unet", "detector"]] = Field(
+        description="families trained on data/scenes, the composed scenes: unet, detector"
+    )
+
+
+class ComposeScenesParams(Section):
+    """Scenes of several items from data/processed on a textured canvas, with a class mask and boxes."""
+
+    canvas_size: PositiveInt = Field(description="side of the square canvas, in pixels")
+    min_items: PositiveInt = Field(description="fewest items in a scene")
+    max_items: PositiveInt = Field(description="most items in a scene")
+    min_item_size: PositiveInt = Field(description="smallest side an item is resized to, in pixels")
+    max_item_size: PositiveInt = Field(description="largest side an item is resized to, in pixels")
+    max_overlap: float = Field(
+        ge=0, lt=1, description="largest share of an item's box that the boxes placed before it may cover"
+    )
+    background_contrast: float = Field(ge=0, le=1, description="amplitude of the textured background (0: flat black)")
+    train_scenes: PositiveInt = Field(description="scenes made from the train split's items")
+    val_scenes: PositiveInt = Field(description="scenes made from the validation split's items")
+    test_scenes: PositiveInt = Field(description="scenes made from the test split's items")
+
+    @model_validator(mode="after")
+    def _ranges_in_order(self) -> "ComposeScenesParams":
+        """min_items <= max_items, min_item_size <= max_item_size <= canvas_size"""
+        if self.min_items > self.max_items:
+            raise ValueError(f"min_items ({self.min_items}) must be at most max_items ({self.max_items})")
+        if not self.min_item_size <= self.max_item_size <= self.canvas_size:
+            raise ValueError(
+                f"need min_item_size ({self.min_item_size}) <= max_item_size ({self.max_item_size}) "
+                f"<= canvas_size ({self.canvas_size})"
+            )
+        return self
+
+
+class FamilyTrainingParams(Section):
+    """What every family's training shares."""
+
+    epochs: PositiveInt = Field(description="training epochs")
+    batch_size: PositiveInt = Field(description="examples per step")
+    learning_rate: float = Field(gt=0, description="Adam learning rate")
+
+
+class TrainRnnParams(FamilyTrainingParams):
+    cell: Literal["lstm", "gru"] = Field(description="the recurrent cell reading the image row by row")
+    units: PositiveInt = Field(description="units of each recurrent layer")
+    bidirectional: bool = Field(description="read the rows top-down and bottom-up")
+    dropout_rate: float = Field(ge=0, lt=1, description="dropout before the softmax")
+
+
+class TrainAutoencoderParams(FamilyTrainingParams):
+    latent_dim: PositiveInt = Field(description="size of the bottleneck")
+    noise_stddev: float = Field(ge=0, description="stddev of the Gaussian noise added to inputs (denoising); 0: none")
+    anomaly_class: str | None = Field(
+        description="class left out of training and scored as the anomaly; null: the last class"
+    )
+
+
+class TrainVaeParams(FamilyTrainingParams):
+    latent_dim: PositiveInt = Field(ge=2, description="size of the latent space (the traversal walks its first two)")
+    beta: float = Field(gt=0, description="weight of the KL term (1: the VAE's ELBO)")
+    anomaly_class: str | None = Field(
+        description="class left out of training and scored as the anomaly; null: the last class"
+    )
+
+
+class TrainUnetParams(FamilyTrainingParams):
+    filters: PositiveInt = Field(
+        description="filters at full resolution; the stride-2 stem has twice as many, doubled at each level down"
+    )
+    depth: PositiveInt = Field(
+        description="levels of down-sampling after the stride-2 stem (the canvas must divide by 2**(depth + 1))"
+    )
+
+
+class TrainDetectorParams(FamilyTrainingParams):
+    stride: PositiveInt = Field(description="pixels per grid cell of the head (the canvas must divide by it)")
+    filters: PositiveInt = Field(description="filters of the first backbone level")
+    score_threshold: float = Field(ge=0, lt=1, description="detections scored below this are dropped")
+    nms_iou: float = Field(gt=0, le=1, description="non-maximum suppression: overlapping detections above this IoU")

@@ -1,8 +1,9 @@
-"""What a flow run leaves in the Prefect UI: metrics per model with MLflow links, and GT vs PR grids.
+"""What a flow run leaves in the Prefect UI: metrics per model with MLflow links, GT vs PR grids and pictures.
 
 Everything is read from the files the stages wrote: DVC's metrics (the metrics files
 dvc.yaml declares), `models/<model>/mlflow.json` (run id and registered version) and
-`plots/<model>/gt_vs_pr.png`, each only when a stage of the flow run produces it.
+`plots/<model>/gt_vs_pr.png` and the model families' `plots/<family>/pictures/`, each only when a
+stage of the flow run produces it.
 """
 
 import base64
@@ -66,12 +67,28 @@ def publish(root: Path, flow_run_name: str, overrides: list[str], outputs: set[s
             f"# Ground truth vs prediction: {model}\n\n![GT vs PR grid for {model}](data:image/png;base64,{image})"
         )
         create_markdown_artifact(markdown, key=f"gt-vs-pr-{model}", description=f"GT vs PR grid, {model}")
+    for folder in sorted(root / path for path in outputs if Path(path).name == "pictures"):
+        model = folder.parent.name
+        create_markdown_artifact(pictures(folder, model), key=f"pictures-{model}", description=f"Pictures, {model}")
+
+
+def pictures(folder: Path, model: str) -> str:
+    """A model family's pictures (plots/<family>/pictures/*.png) inlined in one markdown page."""
+    sections = [
+        f"## {png.stem}\n\n![{png.stem} of {model}](data:image/png;base64,{_base64(png)})"
+        for png in sorted(folder.glob("*.png"))
+    ]
+    return f"# Pictures: {model}\n\n" + "\n\n".join(sections)
 
 
 def header(flow_run_name: str, overrides: list[str]) -> str:
     """The summary's title and its params overrides, redacted (a data.source may hold credentials)."""
     shown = ", ".join(f"`{redact(override)}`" for override in overrides) or "none"
     return f"# Pipeline run `{flow_run_name}`\n\nParams overrides: {shown}\n\n"
+
+
+def _base64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
 
 
 def _number(value: float) -> str:

@@ -101,7 +101,7 @@ def _refusal(candidate: Candidate) -> str | None:
 
 
 def _gain_sentence(metric: str, gain: Gain, champion_version: str, policy: Policy) -> str:
-    what = "accuracy gain" if metric == "test_accuracy" else "FID drop"
+    what = {"test_accuracy": "accuracy gain", "test_fid": "FID drop"}.get(metric, f"{metric} gain")
     p_value = f", McNemar p = {gain.p_value:.3g}" if gain.p_value is not None else ""
     return (
         f"{what} over champion v{champion_version} on the same test set {gain.value:+.4f}, "

@@ -6,12 +6,16 @@ the new model's improvement (positive: better) with a bootstrap percentile inter
 promotes only when the whole interval lies above a margin.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import binomtest
 
 from imagepipe.models.gan_quality import frechet_distance
+
+# A metric from per-example rows and a weight per row (how often a resample drew it).
+Statistic = Callable[[np.ndarray, np.ndarray], float]
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,43 @@ def fid_interval(
         )
         draws[index] = frechet_distance(real[real_draw], generated[generated_draw])
     return _percentiles(draws, confidence)
+
+
+def statistic_interval(
+    items: np.ndarray, statistic: Statistic, confidence: float, resamples: int, seed: int
+) -> tuple[float, float]:
+    """Bootstrap interval of statistic over the test examples (the rows of items)."""
+    weights = _resample_weights(len(items), resamples, seed)
+    return _percentiles(np.array([statistic(items, row) for row in weights]), confidence)
+
+
+def paired_statistic(
+    new: np.ndarray,
+    champion: np.ndarray,
+    statistic: Statistic,
+    higher_is_better: bool,
+    confidence: float,
+    resamples: int,
+    seed: int,
+) -> Gain:
+    """Gain of the new model in statistic (any metric computed from per-example rows, e.g. mean
+    IoU from per-scene confusion counts, mAP from per-scene detections, AUROC from per-image
+    scores), both models scored on each resample of the same test examples."""
+    if len(new) != len(champion):
+        raise ValueError(f"paired scores need the same test examples: {len(new)} vs {len(champion)} rows")
+    sign = 1.0 if higher_is_better else -1.0
+    weights = _resample_weights(len(new), resamples, seed)
+    draws = np.array([sign * (statistic(new, row) - statistic(champion, row)) for row in weights])
+    low, high = _percentiles(draws, confidence)
+    ones = np.ones(len(new))
+    return Gain(sign * (statistic(new, ones) - statistic(champion, ones)), low, high)
+
+
+def _resample_weights(count: int, resamples: int, seed: int) -> np.ndarray:
+    """How often each of count examples is drawn in each bootstrap resample: multinomial counts."""
+    if count == 0:
+        raise ValueError("a bootstrap needs at least one test example")
+    return np.random.default_rng(seed).multinomial(count, np.full(count, 1 / count), resamples).astype(np.float64)
 
 
 def _flags(correct: np.ndarray) -> np.ndarray:
