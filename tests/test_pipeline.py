@@ -112,7 +112,11 @@ def test_repro_runs_once_then_only_what_changed(repo):
     set_params(repo, visualize={"rows": 2})
     assert sorted(repro(repo)[0]) == ["visualize@cnn", "visualize@transfer"]
     set_params(repo, evaluate={"batch_size": 64})
-    assert sorted(repro(repo)[0]) == ["evaluate@cnn", "evaluate@transfer", "evaluate_gan"]
+    family_evaluations = [
+        *(f"evaluate_image_model@{family}" for family in ("autoencoder", "rnn", "vae")),
+        *(f"evaluate_scene_model@{family}" for family in ("detector", "unet")),
+    ]
+    assert sorted(repro(repo)[0]) == ["evaluate@cnn", "evaluate@transfer", "evaluate_gan", *family_evaluations]
     # Same outputs from changed code: DVC stops there and reruns nothing downstream. A library
     # module reruns the stages that import it (validate and prepare_transfer both check data)...
     summary = repo / "src/imagepipe/validation/summary.py"
@@ -220,7 +224,8 @@ def test_two_tasks_in_one_store_keep_their_own_champions(repo, tmp_path, monkeyp
     set_params(repo, **QUICK)
     repro(repo)
     digits = champions(repo)
-    assert digits == {"digits-cnn": "1", "digits-gan": "1", "digits-transfer": "1"}
+    families = ("rnn", "autoencoder", "vae", "unet", "detector")
+    assert digits == {f"digits-{family}": "1" for family in ("cnn", "gan", "transfer", *families)}
     assert_champion_served_on_raw_pixels(repo, "digits-cnn")
 
     folder = write_user_folder(tmp_path / "photos", per_class=60)
@@ -230,7 +235,8 @@ def test_two_tasks_in_one_store_keep_their_own_champions(repo, tmp_path, monkeyp
     set_params(repo, train_gan={"fid_samples": 16})  # the folder's validation split has 20 images
     ran, result = repro(repo)
     assert {"evaluate@cnn", "evaluate_gan", "evaluate@transfer", "visualize@cnn"} <= set(ran)
-    assert champions(repo) == digits | {"photos-cnn": "1", "photos-gan": "1"}
+    # The families too: the folder's scenes and images are another task for each of them.
+    assert champions(repo) == digits | {f"photos-{family}": "1" for family in ("cnn", "gan", *families)}
     assert_users_folder_went_through(repo, result)
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     # The transfer target is digits again, now at 32×32×3: another task, said plainly.
