@@ -1,5 +1,4 @@
 import json
-import sys
 
 import mlflow
 import numpy as np
@@ -15,6 +14,7 @@ from imagepipe.tracking.serving import ANOMALY_SCORE
 from imagepipe.training.inputs import load_split
 from stages import evaluate_family, train_family
 from tests.helpers.data import write_processed
+from tests.helpers.stages import run_main
 
 TINY = {
     "latent_dim": 8,
@@ -106,11 +106,6 @@ def test_a_split_of_the_anomaly_class_only_is_refused(tmp_path):
     write_encoding(tmp_path, 2)
     with pytest.raises(StageError, match="the train split holds no image outside the anomaly class"):
         normal_images(load_split(tmp_path, "train"), 1, 4, seed=0)
-
-
-def run_main(module, monkeypatch, *arguments: str) -> None:
-    monkeypatch.setattr(sys, "argv", [module.__name__, *arguments])
-    module.main()
 
 
 @pytest.mark.slow

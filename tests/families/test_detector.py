@@ -1,5 +1,4 @@
 import json
-import sys
 
 import mlflow
 import numpy as np
@@ -15,6 +14,7 @@ from imagepipe.families.detector.grid import encode_targets, grid_shape
 from imagepipe.families.detector.model import detection_loss, detector
 from imagepipe.tracking.serving import detections
 from stages import evaluate_family, train_family
+from tests.helpers.stages import run_main
 
 NAMES = ["cat", "dog", "bird"]
 CONFIG = {"stride": 8, "class_names": NAMES, "score_threshold": 0.05, "nms_iou": 0.5}
@@ -176,11 +176,6 @@ def tiny_scenes(directory, seed=0):
     (directory / "classes.json").write_text(json.dumps(["cat", "dog"]))
     (directory / "summary.json").write_text(json.dumps({"success": True}))
     return directory
-
-
-def run_main(module, monkeypatch, *arguments: str) -> None:
-    monkeypatch.setattr(sys, "argv", [module.__name__, *arguments])
-    module.main()
 
 
 def test_stages_train_evaluate_and_serve_the_detector(mlflow_store, tmp_path, monkeypatch, raw_params):

@@ -1,5 +1,4 @@
 import json
-import sys
 from pathlib import Path
 
 import mlflow
@@ -17,6 +16,7 @@ from imagepipe.families.rnn.model import RECURRENT_LAYER, row_rnn
 from imagepipe.tracking.serving import PREDICTED_CLASS
 from imagepipe.training.inputs import load_split
 from stages import evaluate_family, train_family
+from tests.helpers.stages import run_main
 
 TINY = {
     "cell": "gru",
@@ -99,11 +99,6 @@ def test_the_metrics_have_the_cnns_keys_and_the_items_are_its_right_answers(tmp_
     assert set(evaluation.metrics) == CNN_KEYS and set(evaluation.metrics["per_class"]) == set(ODD_NAMES)
     assert evaluation.items.shape == (12,) and set(np.unique(evaluation.items)) <= {0.0, 1.0}
     assert weighted_accuracy(evaluation.items, np.ones(12)) == evaluation.metrics["test_accuracy"]
-
-
-def run_main(module, monkeypatch, *arguments: str) -> None:
-    monkeypatch.setattr(sys, "argv", [module.__name__, *arguments])
-    module.main()
 
 
 @pytest.mark.slow

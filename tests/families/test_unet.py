@@ -1,5 +1,4 @@
 import json
-import sys
 
 import keras
 import mlflow
@@ -14,6 +13,7 @@ from imagepipe.families.unet.evaluation import scores
 from imagepipe.families.unet.iou import class_iou, confusion_matrices, mean_iou, weighted_mean_iou
 from imagepipe.families.unet.model import unet
 from stages import evaluate_family, train_family
+from tests.helpers.stages import run_main
 
 TINY = {"filters": 4, "depth": 2, "epochs": 1, "batch_size": 8, "learning_rate": 0.01}
 
@@ -107,11 +107,6 @@ def tiny_scenes(directory, seed=0):
     (directory / "classes.json").write_text(json.dumps(["cat", "dog"]))
     (directory / "summary.json").write_text(json.dumps({"success": True}))
     return directory
-
-
-def run_main(module, monkeypatch, *arguments: str) -> None:
-    monkeypatch.setattr(sys, "argv", [module.__name__, *arguments])
-    module.main()
 
 
 def test_stages_train_evaluate_and_serve_the_unet(mlflow_store, tmp_path, monkeypatch, raw_params):

@@ -18,6 +18,7 @@ from imagepipe.families.vae.training import train
 from imagepipe.training.state import TrainingState
 from stages import evaluate_family, train_family
 from tests.helpers.data import ROOT, write_processed
+from tests.helpers.stages import run_main
 
 TINY = {"latent_dim": 2, "beta": 1.0, "anomaly_class": None, "epochs": 2, "batch_size": 8, "learning_rate": 0.003}
 
@@ -104,11 +105,6 @@ def test_training_without_an_unknown_anomaly_class_is_refused(tmp_path):
     params = TrainVaeParams.model_validate(TINY | {"anomaly_class": "Sock"})
     with pytest.raises(StageError, match=r"anomaly_class 'Sock' is not a class.*'class 0', 'class 1', 'class 2'"):
         train(data, params, 0, TrainingState(tmp_path / "state", "val_loss", "min", {}), [])
-
-
-def run_main(module, monkeypatch, *arguments: str) -> None:
-    monkeypatch.setattr(sys, "argv", [module.__name__, *arguments])
-    module.main()
 
 
 @pytest.mark.slow

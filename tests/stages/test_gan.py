@@ -1,6 +1,5 @@
 import csv
 import json
-import sys
 from functools import partial
 
 import keras
@@ -19,6 +18,7 @@ from imagepipe.training.state import TrainingState
 from stages import evaluate_gan
 from stages import train_gan as train_gan_stage
 from tests.helpers.data import write_processed
+from tests.helpers.stages import run_main
 
 TINY = {
     "latent_dim": 8,
@@ -105,11 +105,6 @@ def test_too_many_fid_samples_is_refused(tmp_path):
 
 
 GAN = "fashion_mnist-gan"  # registry.task null: data.dataset
-
-
-def run_main(module, monkeypatch, *arguments: str) -> None:
-    monkeypatch.setattr(sys, "argv", [module.__name__, *arguments])
-    module.main()
 
 
 def test_stages_train_evaluate_and_gate_the_generator(mlflow_store, tmp_path, monkeypatch, raw_params):
