@@ -25,6 +25,7 @@ from bench.peers import FASHION_MNIST, course_augmentation, course_cnn
 from bench.report import render
 from bench.scale import measure_scale
 from bench.scoring import measure_scoring
+from bench.search import measure_search
 from bench.transfer import head_training
 from imagepipe.core.files import read_json
 from imagepipe.core.params import load_params
@@ -91,6 +92,7 @@ def measure(args: argparse.Namespace, log: logging.Logger) -> dict:
         families = of_pipeline(clone, results["clone"], results["full_repro"])
         stamp = {"date": results["date"], "machine": results["machine"], "command": "make bench"}
         results["families"] = families | stamp
+    results |= measure_search_part(log)
     results["params"] = {"train_cnn": params.train_cnn.model_dump(), "train_gan": params.train_gan.model_dump()}
     return results | measure_scale_part(args, log)
 
@@ -108,6 +110,13 @@ def measure_families_part(log: logging.Logger) -> dict:
     families = measure_families(ROOT)
     command = " ".join(["python -m bench", *sys.argv[1:]])
     return {"families": families | {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "command": command}}
+
+
+def measure_search_part(log: logging.Logger) -> dict:
+    log.info("hyperparameter search on one worker and on two")
+    search = measure_search(ROOT)
+    command = " ".join(["python -m bench", *sys.argv[1:]])
+    return {"search": search | {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "command": command}}
 
 
 def measure_scoring_part(project: Path, log: logging.Logger) -> dict:
@@ -148,6 +157,11 @@ def main() -> None:
         help="measure the model families alone (a clean clone's whole dvc repro), into the existing benchmarks.json",
     )
     parser.add_argument(
+        "--only-search",
+        action="store_true",
+        help="measure the hyperparameter search alone (one worker, then two), into the existing benchmarks.json",
+    )
+    parser.add_argument(
         "--only-scoring",
         action="store_true",
         help="measure batch scoring alone with this workspace's champion (its MLflow store receives the scoring "
@@ -156,8 +170,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
     log, started = logging.getLogger("bench"), time.perf_counter()
-    if args.only_scale or args.only_scoring or args.only_families:
+    if args.only_scale or args.only_scoring or args.only_families or args.only_search:
         results = read_json(args.json)
+        if args.only_search:
+            results |= measure_search_part(log)
         if args.only_families:
             results |= measure_families_part(log)
         if args.only_scale:

@@ -3,6 +3,7 @@
 from bench.families import render_families
 from bench.scale import render_scale
 from bench.scoring import render_scoring
+from bench.search import render_search
 
 
 def render(r: dict) -> str:
@@ -154,6 +155,8 @@ def render(r: dict) -> str:
         lines += render_scoring(r["scoring"]) + scoring_targets(r["scoring"])
     if "families" in r:
         lines += render_families(r["families"])
+    if "search" in r:
+        lines += render_search(r["search"])
     return "\n".join(lines)
 
 

@@ -19,8 +19,9 @@ from mlflow import MlflowClient
 
 from imagepipe.core.errors import StageError
 from imagepipe.tracking.registry import CHAMPION, Policy, promote_if_better
-from imagepipe.tracking.runs import check_server, training_run
+from imagepipe.tracking.runs import training_run
 from imagepipe.tracking.significance import Gain
+from imagepipe.tracking.store import check_server
 from imagepipe.training.state import TrainingState
 from tests.helpers.data import ROOT, write_processed
 from tests.helpers.servers import free_port

@@ -33,7 +33,7 @@ def project_repo(path: Path, **params) -> Path:
     """A git + DVC repo holding the project's pipeline code and config, committed."""
     for folder in ("stages", "src", "flows"):
         shutil.copytree(ROOT / folder, path / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    for name in ("dvc.yaml", "params.yaml", "prefect.yaml", ".gitignore", ".dvcignore"):
+    for name in ("dvc.yaml", "params.yaml", "search.yaml", "prefect.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, path / name)
     set_params(path, **params)
     git(path, "init", "-q")

@@ -32,8 +32,8 @@ from imagepipe.models.cnn import course_cnn
 from imagepipe.models.heads import feature_model
 from imagepipe.tracking.publish import log_keras_model
 from imagepipe.tracking.registry import CHAMPION
-from imagepipe.tracking.runs import configure_tracking
 from imagepipe.tracking.serving import prediction_table
+from imagepipe.tracking.store import configure_tracking
 from tests.helpers.data import ROOT, write_image
 from tests.helpers.prefect import worker
 

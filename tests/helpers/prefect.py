@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,14 +137,30 @@ def assert_listens_on_loopback_only(port: int) -> None:
 
 
 @contextlib.contextmanager
-def worker(server: PrefectServer, pool: str, workspace: Path, extra_env: dict[str, str] | None = None):
-    """`prefect worker start --pool <pool>` on this host, running flows in `workspace`; yields
-    the worker's process."""
+def started_server(home: Path) -> Iterator[PrefectServer]:
+    """`prefect server start` on a free loopback port with PREFECT_HOME=home and the work pools
+    `cpu` and `gpu`; stopped afterwards."""
+    port = free_port()
+    server = PrefectServer(f"http://127.0.0.1:{port}/api", home, ServerLog(home / "server.log"))
+    command = ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with logged_process(command, home / "server.log", env=server.env) as process:
+        wait_until_up(f"{server.api_url}/health", process, home / "server.log")
+        assert_listens_on_loopback_only(port)
+        for pool in ("cpu", "gpu"):
+            server.cli(home, "work-pool", "create", pool, "--type", "process", "--overwrite")
+        yield server
+
+
+@contextlib.contextmanager
+def worker(
+    server: PrefectServer, pool: str, workspace: Path, extra_env: dict[str, str] | None = None, limit: int | None = None
+):
+    """`prefect worker start --pool <pool>` on this host, running flows in `workspace` (at most
+    limit at once); yields the worker's process."""
     log_path = workspace.parent / f"worker-{pool}-{workspace.name}.log"
     env = {**server.env, "IMAGEPIPE_WORKSPACE": str(workspace), **(extra_env or {})}
-    with logged_process(
-        ["prefect", "worker", "start", "--pool", pool, "--type", "process"], log_path, workspace, env
-    ) as process:
+    command = ["prefect", "worker", "start", "--pool", pool, "--type", "process"]
+    with logged_process([*command, *(["--limit", str(limit)] if limit else [])], log_path, workspace, env) as process:
         yield process
 
 

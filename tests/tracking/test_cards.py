@@ -10,7 +10,8 @@ from imagepipe.tracking.card_publish import CARD_DIR, DESCRIPTION_LIMIT, publish
 from imagepipe.tracking.card_render import Bullets, Card, Picture, Section, description, markdown, page
 from imagepipe.tracking.card_sections import Architecture, CardError, Version
 from imagepipe.tracking.cards import classifier_card, gan_card, most_confused
-from imagepipe.tracking.runs import configure_tracking, resumed_run
+from imagepipe.tracking.runs import resumed_run
+from imagepipe.tracking.store import configure_tracking
 
 CLASSES = ["cat", "dog", "a|b <c>"]
 PNG = b"\x89PNG\r\n\x1a\n-tiny"

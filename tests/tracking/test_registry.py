@@ -11,8 +11,8 @@ from mlflow import MlflowClient
 
 from imagepipe.tracking.publish import log_keras_model
 from imagepipe.tracking.registry import CHAMPION, Candidate, Measured, Policy, promote_if_better
-from imagepipe.tracking.runs import configure_tracking
 from imagepipe.tracking.significance import Gain, paired_accuracy
+from imagepipe.tracking.store import configure_tracking
 from imagepipe.tracking.tasks import Task
 
 TASK = Task(("cat", "dog"), (4, 4, 1), "a" * 64)

@@ -15,8 +15,8 @@ from mlflow.pyfunc import PythonModelContext
 
 from imagepipe.core.errors import StageError
 from imagepipe.tracking.publish import DRIFT_REFERENCE, drift_reference, feature_layer, publish_classifier
-from imagepipe.tracking.runs import configure_tracking
 from imagepipe.tracking.serving import InputShapeError, KerasFileModel
+from imagepipe.tracking.store import configure_tracking
 from imagepipe.training.inputs import load_split
 from imagepipe.training.state import TrainingState
 from tests.helpers.data import write_processed

@@ -4,6 +4,7 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from dvc.dependency.param import ParamsDependency
 from dvc.repo import Repo
 from dvc.repo.reproduce import get_active_graph, plan_repro
 from dvc.stage import PipelineStage
@@ -52,3 +53,19 @@ def read_dag(root: Path, targets: list[str] | None = None) -> list[Stage]:
 def needs_repro(stage: Stage, will_run: set[str]) -> bool:
     """Whether `dvc repro` could run this stage: it changed, or something upstream of it will run."""
     return stage.changed or any(name in will_run for name in stage.upstream)
+
+
+def params_read(root: Path, target: str) -> list[str]:
+    """The params.yaml keys (dvc.yaml `params` entries) that target and the stages upstream of it read."""
+    with contextlib.chdir(root), Repo(".", _wait_for_lock=True) as repo:
+        graph = get_active_graph(repo.index.graph)
+        pipeline = {stage.addressing: stage for stage in graph if isinstance(stage, PipelineStage)}
+        if target not in pipeline:
+            raise ValueError(f"unknown stage '{target}'; the stages in dvc.yaml are {sorted(pipeline)}")
+        return [
+            key
+            for stage in plan_repro(graph, [pipeline[target]])
+            for dep in stage.deps
+            if isinstance(dep, ParamsDependency)
+            for key in dep.params
+        ]

@@ -9,7 +9,7 @@ import mlflow
 from imagepipe.core.redact import redact
 from imagepipe.scoring.drift import ClassDrift, FeatureDrift
 from imagepipe.scoring.report import Scored
-from imagepipe.tracking.runs import configure_tracking
+from imagepipe.tracking.store import configure_tracking
 
 ARTIFACT_DIR = "scoring"
 

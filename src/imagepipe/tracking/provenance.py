@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from imagepipe.core.redact import redact
+from imagepipe.search.context import TrialContext
 
 
 def provenance(stage: str, data_paths: list[str]) -> dict[str, str]:
@@ -20,12 +21,15 @@ def provenance(stage: str, data_paths: list[str]) -> dict[str, str]:
 
 def orchestration_tags() -> dict[str, str]:
     """The Prefect flow run that started this stage and its params overrides, when one did;
-    redacted, as an override of a source may hold credentials."""
+    redacted, as an override of a source may hold credentials. In a search trial, also the
+    study, the trial, its DVC experiment and the search's parent run."""
     variables = {
         "prefect_flow_run_id": "IMAGEPIPE_FLOW_RUN_ID",
         "param_overrides": "IMAGEPIPE_PARAM_OVERRIDES",
     }
-    return {tag: redact(os.environ[variable]) for tag, variable in variables.items() if os.environ.get(variable)}
+    tags = {tag: redact(os.environ[variable]) for tag, variable in variables.items() if os.environ.get(variable)}
+    trial = TrialContext.from_env()
+    return tags | (trial.tags() if trial else {})
 
 
 def dvc_hash(path: str, lock: Path = Path("dvc.lock")) -> str | None:

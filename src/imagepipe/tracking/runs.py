@@ -1,7 +1,6 @@
-"""MLflow runs: the tracking store, one run per training stage (resumed after a crash), per-epoch metrics."""
+"""MLflow runs: one run per training stage (resumed after a crash), per-epoch metrics."""
 
 import logging
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,22 +8,13 @@ from pathlib import Path
 
 import keras
 import mlflow
-import requests
 
-from imagepipe.core.errors import StageError
 from imagepipe.core.files import read_json
-from imagepipe.core.redact import redact
 from imagepipe.tracking.provenance import provenance
+from imagepipe.tracking.store import configure_tracking
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-
-
-HEALTH_TIMEOUT_SECONDS = 10
-
-
-EXPERIMENT = "imagepipe"
 NOT_IN_METRIC_NAMES = re.compile(r"[^A-Za-z0-9_\-. /:]")
 
 
@@ -35,32 +25,6 @@ def metric_names(prefix: str, names: list[str]) -> list[str]:
     keys = [f"{prefix}.{NOT_IN_METRIC_NAMES.sub('_', name)}" for name in names]
     clashing = {key for key in keys if keys.count(key) > 1}
     return [f"{key}_{index}" if key in clashing else key for index, key in enumerate(keys)]
-
-
-def configure_tracking() -> None:
-    """Point MLflow at the tracking URI and the project's experiment, creating it if needed.
-    A tracking server that does not answer fails the stage now, not after its training."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    if uri.startswith(("http://", "https://")):
-        check_server(uri)
-    mlflow.set_tracking_uri(uri)
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        local = uri.startswith("sqlite:") or uri.startswith("file:")
-        mlflow.create_experiment(
-            EXPERIMENT,
-            artifact_location=Path("mlartifacts").resolve().as_uri() if local else None,
-        )
-    mlflow.set_experiment(EXPERIMENT)
-
-
-def check_server(uri: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
-    try:
-        requests.get(f"{uri.rstrip('/')}/health", timeout=timeout).raise_for_status()
-    except requests.RequestException as error:
-        raise StageError(
-            f"the MLflow tracking server {redact(uri)} does not answer ({type(error).__name__}): start it, "
-            "or point MLFLOW_TRACKING_URI at one that runs (unset, runs go to sqlite:///mlflow.db here)"
-        ) from None
 
 
 @contextmanager

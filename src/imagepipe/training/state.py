@@ -10,6 +10,7 @@ import keras
 
 from imagepipe.core.errors import StageError
 from imagepipe.core.files import replace_whole
+from imagepipe.search.reporter import trial_callbacks
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +118,9 @@ class TrainingState:
             if self.score_path.exists() and self.best_path.exists()
             else None
         )
-        # The backup, which marks an epoch done, is written last: a kill before it repeats the
-        # epoch, whose history row HistoryLog then replaces.
+        # The backup, which marks an epoch done, is written before a search trial's pruner may
+        # stop the run: a kill before it repeats the epoch, whose history row HistoryLog then
+        # replaces.
         return [
             CheckpointOf(
                 saved_model,
@@ -131,6 +133,7 @@ class TrainingState:
             ),
             HistoryLog(str(self.history_path), append=True),
             AtomicBackup(str(self.directory / "backup")),
+            *trial_callbacks(),
         ]
 
     @property
