@@ -63,7 +63,7 @@ def prepared(root: Path, scratch: Path) -> tuple[Path, Path]:
     for name in ("worker-a", "worker-b"):
         run(scratch, "git", "clone", "-q", str(origin), str(scratch / name))
         run(scratch / name, dvc, "remote", "add", "--local", "--default", "shared", str(remote))
-        run(scratch / name, dvc, "pull", "preprocess")
+        run(scratch / name, dvc, "pull", "--with-deps", "preprocess")
         clones.append(scratch / name)
     return clones[0], clones[1]
 

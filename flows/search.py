@@ -12,10 +12,12 @@ stopped sending heartbeats, and reports the best trial and how to apply it.
 """
 
 import argparse
+import datetime
 import json
 import socket
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -26,6 +28,7 @@ from prefect.deployments import run_deployment
 from prefect.states import Completed, Crashed
 
 from flows.pipeline import run_stages
+from imagepipe.core.params import YamlLoader
 from imagepipe.orchestration import dvc_commands, param_overrides, search_report, trials, workspace
 from imagepipe.orchestration.dag import params_read, read_dag
 from imagepipe.search.context import TrialContext
@@ -34,6 +37,9 @@ from imagepipe.search.study import default_storage, open_study, storage, trial_i
 
 SEARCH_FILE = "search.yaml"
 POLL_SECONDS = 2
+# A trial run ends within seconds of its trial failing; one still running this long after has
+# lost its worker (its trial was failed as stale by Optuna's heartbeat check).
+LOST_AFTER_SECONDS = 20
 
 
 @flow(name="search")
@@ -51,7 +57,9 @@ def search(
     `<name>-<this flow run's name>`)."""
     root, logger = Path.cwd(), get_run_logger()
     spec = load_search(root / SEARCH_FILE, name)
-    params = yaml.safe_load((root / "params.yaml").read_text())
+    baseline = trials.head(root)
+    # As committed: trials start from the commit, and a trial may be changing this clone's file.
+    params = yaml.load(trials.git(root, "show", f"{baseline}:params.yaml"), Loader=YamlLoader)
     check_keys(spec, params, params_read(root, spec.stage))
     url = storage_url or default_storage(root)
     study_name = study or f"{name}-{runtime.flow_run.name}"
@@ -59,7 +67,6 @@ def search(
     if not optuna_study.trials:  # a new study, not one resumed
         for point in starting_points(spec, params):
             optuna_study.enqueue_trial(point)
-    baseline = trials.head(root)
     with search_report.parent_run(study_name, name, spec, baseline) as parent:
         parameters = {
             "search": name,
@@ -81,30 +88,38 @@ def search(
 
 
 def wait_for_trials(flow_run_ids: list, study: optuna.Study, timeout: float) -> None:
-    """Until every trial run has ended; a run whose trial went stale (its worker stopped) is set Crashed."""
+    """Until every trial run has ended. A run whose trial failed LOST_AFTER_SECONDS ago and that
+    is still not over lost its worker (the trial went stale): it is set Crashed."""
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while time.monotonic() < deadline:
-            optuna.storages.fail_stale_trials(study)
-            lost = {
-                trial.user_attrs.get("prefect_flow_run_id"): trial
-                for trial in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.FAIL])
-            }
-            running = []
-            for flow_run_id in flow_run_ids:
-                state = client.read_flow_run(flow_run_id).state
-                if state is not None and state.is_final():
-                    continue
-                if str(flow_run_id) in lost:
-                    message = f"trial {lost[str(flow_run_id)].number} lost: its worker stopped sending heartbeats"
-                    client.set_flow_run_state(flow_run_id, Crashed(message=message), force=True)
-                    get_run_logger().warning(message)
-                    continue
-                running.append(flow_run_id)
+            running = [run for run in flow_run_ids if not _is_final(client.read_flow_run(run).state)]
+            for flow_run_id, trial in _lost(study, running).items():
+                message = f"trial {trial.number} lost: its worker stopped sending heartbeats"
+                client.set_flow_run_state(flow_run_id, Crashed(message=message), force=True)
+                get_run_logger().warning(message)
+                running.remove(flow_run_id)
             if not running:
                 return
             time.sleep(POLL_SECONDS)
     raise TimeoutError(f"{len(running)} trial run(s) still running after {timeout / 60:.0f} min")
+
+
+def _lost(study: optuna.Study, running: list) -> dict:
+    with warnings.catch_warnings():  # fail_stale_trials is marked experimental since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    now = datetime.datetime.now()
+    failed = {
+        trial.user_attrs.get("prefect_flow_run_id"): trial
+        for trial in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.FAIL])
+        if trial.datetime_complete and (now - trial.datetime_complete).total_seconds() > LOST_AFTER_SECONDS
+    }
+    return {run: failed[str(run)] for run in running if str(run) in failed}
+
+
+def _is_final(state) -> bool:
+    return state is not None and state.is_final()
 
 
 @flow(name="search-trial")
@@ -147,7 +162,7 @@ def run_trial(root: Path, spec: Search, drawn: optuna.Trial, url: str, parent: s
         value = trials.objective_value(root / spec.history, spec.monitor, spec.direction)
         run_id = trials.trial_run_id(study, number)
         message = f"search {study}, trial {number}: {spec.monitor} = {value:.6g}; MLflow run {run_id}"
-        revision = trials.save_experiment(root, name, message)
+        revision = trials.save_experiment(root, name, message, [stage.name for stage in dag])
         shared = trials.share_experiment(root, name)
         for key, found in {"mlflow_run_id": run_id, "dvc_experiment_rev": revision}.items():
             drawn.set_user_attr(key, found)

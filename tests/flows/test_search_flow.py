@@ -18,6 +18,7 @@ from tests.test_pipeline import NO_FAMILIES, QUICK
 
 pytestmark = pytest.mark.slow
 
+UP_TO_TRAIN_CNN = ("scan", "download", "validate", "preprocess", "train_cnn")
 CNN = {"stage": "train_cnn", "history": "plots/cnn/history.csv", "monitor": "val_accuracy", "direction": "maximize"}
 SEARCHES = {
     # Four trials over two workers; the pruner is off so that every trial that runs finishes.
@@ -43,9 +44,15 @@ SEARCHES = {
 
 def prepared_origin(path: Path, remote: Path) -> Path:
     """The project on digits with its data prepared, committed and pushed to the DVC remote."""
-    cnn = {"epochs": 3, "warmup_epochs": 0, "learning_rate": 0.003}
+    # Small batches: digits' train split makes enough steps per epoch to learn in the first one.
+    cnn = {"epochs": 3, "warmup_epochs": 0, "learning_rate": 0.003, "batch_size": 32}
     origin = project_repo(path, **(QUICK | NO_FAMILIES | {"train_cnn": cnn}))
     (origin / "search.yaml").write_text(yaml.safe_dump({"searches": SEARCHES}))
+    # The pipeline up to the searched stage: a clone then holds every output its dvc.lock names,
+    # as a user's clone of a project that ran does, so `dvc exp apply` can check them all out.
+    pipeline = yaml.safe_load((origin / "dvc.yaml").read_text())
+    pipeline["stages"] = {name: pipeline["stages"][name] for name in UP_TO_TRAIN_CNN}
+    (origin / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     dvc(origin, "remote", "add", "--default", "shared", str(remote))
     dvc(origin, "repro", "preprocess")
     dvc(origin, "push")
@@ -56,7 +63,7 @@ def prepared_origin(path: Path, remote: Path) -> Path:
 
 def clone(origin: Path, path: Path, remote: Path) -> Path:
     repo = host(origin, path, remote)
-    dvc(repo, "pull", "preprocess")
+    dvc(repo, "pull", "--with-deps", "preprocess")
     return repo
 
 

@@ -5,6 +5,7 @@ hidden defaults here. Loading fails before any work with a message naming the ke
 allowed.
 """
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,29 @@ from imagepipe.core.sections import (
 )
 
 
+class YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader reading floats as YAML 1.2 does, as DVC (ruamel) does.
+
+    PyYAML follows YAML 1.1, where a float needs a dot: `1e-07` is the string '1e-07'. DVC writes
+    small floats that way (`dvc exp run -S train_cnn.learning_rate=1e-7`, and every search trial
+    that draws one), and reads them back as numbers; so must the stages.
+    """
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
 class ParamsError(StageError):
     """`params.yaml` is missing, malformed, or has a key with a value that is not allowed."""
 
@@ -76,7 +100,7 @@ class Params(Section):
 def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=YamlLoader)
     except FileNotFoundError:
         raise ParamsError(f"{path} not found; run from the project root") from None
     except yaml.YAMLError as error:

@@ -5,6 +5,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import mlflow
 import optuna
@@ -65,7 +66,7 @@ def publish(study: optuna.Study, spec: Search, parent: str, name: str) -> dict:
     linked from the parent; returns the summary the flow run ends with."""
     best, ui = _best(study), mlflow_ui()
     states = Counter(trial.state.name.lower() for trial in study.get_trials(deepcopy=False))
-    summary = {"study": study.study_name, "trials": dict(states), "best": None}
+    summary: dict[str, Any] = {"study": study.study_name, "trials": dict(states), "best": None}
     if best is not None:
         experiment = best.user_attrs.get("dvc_experiment")
         summary["best"] = {

@@ -67,9 +67,10 @@ def objective_value(history: Path, monitor: str, direction: str) -> float:
     return max(values) if direction == "maximize" else min(values)
 
 
-def save_experiment(root: Path, name: str, message: str) -> str:
-    """`dvc exp save` of the workspace as experiment `name`; returns its commit."""
-    dvc(root, "exp", "save", "--force", "--name", name, "--message", message)
+def save_experiment(root: Path, name: str, message: str, stages: list[str]) -> str:
+    """`dvc exp save` of the workspace as experiment `name`, caching the outputs of the trial's
+    stages only (the clone need not hold every stage's outputs); returns its commit."""
+    dvc(root, "exp", "save", "--force", "--name", name, "--message", message, *stages)
     refs = git(root, "for-each-ref", "refs/exps", "--format=%(objectname) %(refname)").splitlines()
     return next(ref.split()[0] for ref in refs if ref.endswith(f"/{name}"))
 

@@ -6,7 +6,7 @@ stage upstream of it) reads can change what a trial does. `check_keys` refuses t
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import optuna
 import yaml
@@ -53,7 +53,7 @@ class Dimension(BaseModel):
 
     def suggest(self, trial: optuna.Trial, key: str) -> Value:
         if self.type == "categorical":
-            return trial.suggest_categorical(key, self.choices or [])
+            return cast(Value, trial.suggest_categorical(key, self.choices or []))
         low, high = self.low or 0.0, self.high or 0.0
         if self.type == "int":
             return trial.suggest_int(key, int(low), int(high), step=int(self.step or 1), log=self.log)
@@ -118,7 +118,7 @@ def starting_points(search: Search, params: dict) -> list[dict[str, Value]]:
     """The first trials: params.yaml's current values (so the search shows whether it beat them),
     then the search's `first` points. Keys whose current value lies outside the space are drawn."""
     current = {key: _lookup(params, key) for key in search.space}
-    baseline = {key: value for key, value in current.items() if search.space[key].contains(value)}
+    baseline = {key: cast(Value, value) for key, value in current.items() if search.space[key].contains(value)}
     for point in search.first:
         unknown = sorted(set(point) - set(search.space))
         outside = sorted(

@@ -40,15 +40,17 @@ def storage(url: str, search: Search | None = None) -> optuna.storages.RDBStorag
 def open_study(url: str, name: str, search: Search, create: bool = False) -> optuna.Study:
     """The study `name`, with the search's direction, sampler and pruner (Optuna stores neither
     sampler nor pruner: every process builds its own from search.yaml)."""
-    arguments = {
-        "study_name": name,
-        "storage": storage(url, search),
-        "sampler": search.make_sampler(),
-        "pruner": search.pruner.make(),
-    }
+    found, sampler, pruner = storage(url, search), search.make_sampler(), search.pruner.make()
     if create:
-        return optuna.create_study(direction=search.direction, load_if_exists=True, **arguments)
-    return optuna.load_study(**arguments)
+        return optuna.create_study(
+            study_name=name,
+            storage=found,
+            sampler=sampler,
+            pruner=pruner,
+            direction=search.direction,
+            load_if_exists=True,
+        )
+    return optuna.load_study(study_name=name, storage=found, sampler=sampler, pruner=pruner)
 
 
 def trial_id(url: str, study: str, number: int) -> int:
