@@ -9,7 +9,7 @@ import keras
 
 from imagepipe.core.sections import TrainTransferParams
 from imagepipe.models.backbones import build_backbone
-from imagepipe.models.transfer import classifier, compile_with, head_of
+from imagepipe.models.transfer import classifier, compile_with, cut_at, head_of
 from imagepipe.training.transfer import frozen_features, load_task
 
 
@@ -24,7 +24,9 @@ def head_training(
         seconds = {}
         for way in ("every_epoch", "cached"):
             keras.utils.set_random_seed(seed)
-            backbone = build_backbone(name, "none", params.input_size, backbone_model)
+            # The configured cut applies to the configured backbone; another one is timed whole.
+            cut_layer = params.cut_layer if name == params.backbone else None
+            backbone = cut_at(build_backbone(name, "none", params.input_size, backbone_model), cut_layer)
             model = classifier(backbone, data["input_shape"], data["num_classes"], params, frozen=True)
             backbone.base.trainable = False
             start = time.perf_counter()

@@ -1,12 +1,11 @@
-"""evaluate_gan: the generator's FID against held-out test images, then the registry gate.
+"""evaluate_gan: the generator's FID, precision and recall on held-out test images; the gate.
 
 Generates `train_gan.fid_samples` images from seeded noise (other noise than training used)
-and measures their FID against as many test images, with the feature extractor training used
-(the CNN's `features` layer). Writes `metrics/gan.json` (`test_fid`, its bootstrap interval
-`test_fid_ci`, `fid_samples`, `feature_extractor`) and `plots/gan/samples.png` (a 4×4 grid),
-logs both to train_gan's MLflow run, gives the new version its task's `champion` alias only
-if its data passed validation and its FID is lower than the champion's beyond noise, and
-publishes the version's model card.
+and measures FID, precision (fidelity) and recall (variety) against as many test images, in
+the features training used (the CNN's `features` layer). Writes `metrics/gan.json` (keys in
+docs/pipeline.md) and `plots/gan/samples.png` (a 4×4 grid), logs both to train_gan's MLflow
+run, gives the new version its task's `champion` alias only if its data passed validation and
+its FID is lower than the champion's beyond noise, and publishes the version's model card.
 
 FIDs taken in different feature spaces do not compare: a retrained CNN changes the scale (a
 change of its label smoothing alone moves a generator's FID several-fold). So the gate always
@@ -28,7 +27,7 @@ from imagepipe.core.cli import run_stage
 from imagepipe.core.errors import StageError
 from imagepipe.core.files import write_json
 from imagepipe.core.params import Params, load_params
-from imagepipe.models.gan_quality import feature_extractor, frechet_distance, sample_grid
+from imagepipe.models.gan_quality import NEIGHBOURS, feature_extractor, frechet_distance, precision_recall, sample_grid
 from imagepipe.models.heads import FEATURE_LAYER
 from imagepipe.models.loading import load_keras
 from imagepipe.tracking.card_publish import publish_gan_card
@@ -96,10 +95,25 @@ def gate(
     )
 
 
+def measure(real: np.ndarray, generated: np.ndarray, params: Params, feature_model: Path) -> dict:
+    """metrics/gan.json: FID with its bootstrap interval, precision and recall, all in one feature space."""
+    registry = params.registry
+    precision, recall = precision_recall(real, generated)
+    return {
+        CHAMPION_METRIC: frechet_distance(real, generated),
+        "test_fid_ci": list(fid_interval(real, generated, registry.confidence, registry.fid_resamples, params.seed)),
+        "test_precision": precision,
+        "test_recall": recall,
+        "precision_recall_neighbours": NEIGHBOURS,
+        "fid_samples": len(real),
+        "feature_extractor": f"{feature_model} (layer {FEATURE_LAYER})",
+    }
+
+
 def main() -> None:
     args = parse_args()
     params = load_params(args.params)
-    registry, samples, batch_size = params.registry, params.train_gan.fid_samples, params.evaluate.batch_size
+    samples, batch_size = params.train_gan.fid_samples, params.evaluate.batch_size
     extractor = feature_extractor(load_keras(args.feature_model))
 
     def features(images: np.ndarray) -> np.ndarray:
@@ -110,23 +124,13 @@ def main() -> None:
         features(real_sample(load_split(args.data, "test"), samples, params.seed)),
         features(generated_images),
     )
-    test_fid = frechet_distance(real, generated)
-    metrics = {
-        CHAMPION_METRIC: test_fid,
-        "test_fid_ci": list(fid_interval(real, generated, registry.confidence, registry.fid_resamples, params.seed)),
-        "fid_samples": samples,
-        "feature_extractor": f"{args.feature_model} (layer {FEATURE_LAYER})",
-    }
+    metrics = measure(real, generated, params, args.feature_model)
     figure = sample_grid(generated_images, "generated (fixed seed)")
     write_outputs(args.metrics, args.plots, metrics, figure)
     with resumed_run(args.model_dir / "mlflow.json"):
-        mlflow.log_metrics(
-            {
-                CHAMPION_METRIC: test_fid,
-                "test_fid_ci_low": metrics["test_fid_ci"][0],
-                "test_fid_ci_high": metrics["test_fid_ci"][1],
-            }
-        )
+        low, high = metrics["test_fid_ci"]
+        scores = {key: metrics[key] for key in (CHAMPION_METRIC, "test_precision", "test_recall")}
+        mlflow.log_metrics(scores | {"test_fid_ci_low": low, "test_fid_ci_high": high})
         mlflow.log_artifact(str(args.metrics), artifact_path="metrics")
         mlflow.log_figure(figure, "plots/samples.png")
         decision = gate(args, params, features, real, generated, metrics)
@@ -139,7 +143,11 @@ def main() -> None:
             load_class_names(args.data),
         )
     logger.info(
-        "%s: test FID %.2f on %d samples; champion: %s", args.model_dir.name, test_fid, samples, decision.reason
+        "%s: test FID %.2f, precision %.3f, recall %.3f on %d samples; champion: %s",
+        args.model_dir.name,
+        *scores.values(),
+        samples,
+        decision.reason,
     )
 
 

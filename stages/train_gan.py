@@ -3,7 +3,8 @@
 The best epoch by FID on validation images (features from the CNN's `features` layer) becomes
 `models/gan/best.keras`, the generator alone: `latent_dim` standard-normal noise in, pixels in
 [0, 1] out. It is also the registered MLflow model `<task>-gan` (registry.task), which returns pixels in 0..255.
-Per-epoch sample grids go to `plots/gan/samples/`, the losses and FID to `plots/gan/history.csv`.
+Per-epoch sample grids go to `plots/gan/samples/`; the losses, FID, precision and recall to
+`plots/gan/history.csv`.
 """
 
 import argparse

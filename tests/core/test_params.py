@@ -7,8 +7,9 @@ from imagepipe.core.params import ParamsError, load_params, parse_params
 from tests.helpers.data import ROOT
 
 # Positive integers that are not counts: any seed is allowed, channels is 1 or 3.
-# train_vae.latent_dim has a floor of 2 (the latent traversal walks two dimensions): tested apart.
-NOT_COUNTS = {"seed", "image.channels", "train_vae.latent_dim"}
+# train_vae.latent_dim has a floor of 2 (the latent traversal walks two dimensions), and so has
+# train_transfer.seeds (a mean ± sd needs two): tested apart.
+NOT_COUNTS = {"seed", "image.channels", "train_vae.latent_dim", "train_transfer.seeds"}
 # Counts whose zero means "none of it": no warm-up, no fine-tuning phase or no layers unfrozen.
 ZERO_ALLOWED = {
     "inputs.cache_mb",
@@ -145,6 +146,12 @@ def test_unknown_architecture_or_backbone_names_the_allowed(raw_params, key, all
 def test_a_family_in_the_wrong_list_is_refused_with_the_families_allowed(raw_params):
     message = refusal(raw_params, "families.scenes", ["unet", "rnn"])
     assert "\n  families.scenes.1: Input should be 'unet' or 'detector' (got 'rnn')" in message
+
+
+def test_the_transfer_comparison_needs_two_seeds_for_its_spread(raw_params):
+    assert "\n  train_transfer.seeds: Input should be greater than or equal to 2" in refusal(
+        raw_params, "train_transfer.seeds", 1
+    )
 
 
 def test_the_vae_needs_two_latent_dimensions_for_its_traversal(raw_params):

@@ -11,8 +11,9 @@ from mlflow import MlflowClient
 
 from imagepipe.core.errors import StageError
 from imagepipe.core.sections import TrainGanParams
-from imagepipe.models.gan import DCGAN, generator
-from imagepipe.models.gan_quality import feature_extractor, frechet_distance
+from imagepipe.models import gan_quality
+from imagepipe.models.gan import DCGAN, MinibatchStddev, generator
+from imagepipe.models.gan_quality import feature_extractor, frechet_distance, precision_recall
 from imagepipe.training.gan import train_gan
 from imagepipe.training.state import TrainingState
 from stages import evaluate_gan
@@ -26,7 +27,10 @@ TINY = {
     "batch_size": 16,
     "max_images": 64,
     "learning_rate": 0.0002,
+    "discriminator_learning_rate": 0.0002,
     "beta_1": 0.5,
+    "label_smoothing": 0.0,
+    "minibatch_stddev": False,
     "fid_samples": 16,
 }
 
@@ -69,6 +73,81 @@ def test_frechet_distance_is_zero_for_a_set_and_grows_with_difference():
     assert frechet_distance(features, shifted) > 10
 
 
+def test_the_discriminator_gets_its_own_learning_rate_and_smoothed_real_targets():
+    gan = DCGAN(8, (28, 28, 1), seed=0)
+    gan.compile(0.0001, 0.5, discriminator_learning_rate=0.0004, label_smoothing=0.1)
+    assert float(gan.generator_optimizer.learning_rate) == pytest.approx(0.0001)
+    assert float(gan.discriminator_optimizer.learning_rate) == pytest.approx(0.0004)
+    losses = gan.train_step(np.random.default_rng(0).random((8, 28, 28, 1), np.float32))
+    assert gan.real_target == pytest.approx(0.9) and all(np.isfinite(float(value)) for value in losses.values())
+
+
+def test_minibatch_stddev_tells_copies_from_a_varied_batch():
+    varied = np.random.default_rng(0).normal(size=(8, 7, 7, 3)).astype(np.float32)
+    copies = np.repeat(varied[:1], 8, axis=0)
+    spreads = [np.asarray(MinibatchStddev()(batch))[..., -1] for batch in (varied, copies)]
+    assert spreads[0].shape == (8, 7, 7) and spreads[0].min() > 0.5 and spreads[1].max() < 0.01
+
+
+def test_a_discriminator_with_minibatch_stddev_trains_and_its_generator_saves_alone(tmp_path):
+    gan = DCGAN(8, (28, 28, 1), seed=0, minibatch_stddev=True)
+    gan.compile(0.001, 0.5)
+    losses = gan.train_step(np.random.default_rng(0).random((8, 28, 28, 1), np.float32))
+    gan.generator.save(tmp_path / "generator.keras")
+    assert "minibatch_stddev" in [layer.name for layer in gan.discriminator.layers]
+    assert keras.saving.load_model(tmp_path / "generator.keras", safe_mode=True).output_shape == (None, 28, 28, 1)
+    assert all(np.isfinite(float(value)) for value in losses.values())
+
+
+def test_precision_and_recall_are_one_for_identical_sets():
+    features = np.random.default_rng(0).normal(size=(200, 5))
+    assert precision_recall(features, features) == (1.0, 1.0)
+
+
+def test_a_generator_collapsed_to_one_point_has_recall_near_zero():
+    real = np.random.default_rng(0).normal(size=(200, 5))
+    precision, recall = precision_recall(real, np.repeat(real[:1], 200, axis=0))
+    # The one point is a real image, so it is inside the real manifold; it covers only itself.
+    assert precision == 1.0 and recall <= 1 / 200
+
+
+def test_far_disjoint_sets_have_zero_precision_and_recall():
+    real = np.random.default_rng(0).normal(size=(100, 5))
+    far = np.random.default_rng(1).normal(size=(120, 5)) + 100
+    assert precision_recall(real, far) == (0.0, 0.0)
+
+
+def test_precision_and_recall_separate_fidelity_from_variety():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 2))
+    # Samples from one corner of the real cloud: faithful, but not varied.
+    narrow = rng.normal(size=(400, 2)) * 0.2 + 1.0
+    precision, recall = precision_recall(real, narrow)
+    assert precision > 0.9 and recall < 0.3
+
+
+def test_precision_and_recall_do_not_depend_on_the_block_size(monkeypatch):
+    rng = np.random.default_rng(0)
+    real, generated = rng.normal(size=(150, 4)), rng.normal(0.5, 1.2, size=(130, 4))
+    whole = precision_recall(real, generated)
+    monkeypatch.setattr(gan_quality, "BLOCK_ENTRIES", 7)  # blocks of one row
+    assert precision_recall(real, generated) == whole
+
+
+@pytest.mark.parametrize(
+    ("real", "generated", "message"),
+    [
+        (np.zeros((10, 4)), np.zeros((10, 3)), "differ in width \\(4 vs 3\\)"),
+        (np.zeros((10, 4, 1)), np.zeros((10, 4)), "real features as a 2-D array .* got shape \\(10, 4, 1\\)"),
+        (np.zeros((10, 4)), np.zeros((3, 4)), "more than 3 samples"),
+        (np.full((10, 4), np.nan), np.zeros((10, 4)), "real features hold NaN"),
+    ],
+)
+def test_precision_and_recall_refuse_bad_features(real, generated, message):
+    with pytest.raises(StageError, match=message):
+        precision_recall(real, generated)
+
+
 def test_feature_extractor_needs_a_features_layer():
     inputs = keras.Input((4,))
     with pytest.raises(StageError, match="no layer named 'features'"):
@@ -92,6 +171,7 @@ def test_training_keeps_the_best_generator_and_resumes_after_a_crash(tmp_path):
     with (tmp_path / "plots" / "history.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [row["epoch"] for row in rows] == ["0", "1"] and all(float(row["fid"]) >= 0 for row in rows)
+    assert all(0 <= float(row[key]) <= 1 for row in rows for key in ("precision", "recall"))
     best = keras.saving.load_model(tmp_path / "models" / "best.keras", safe_mode=True)
     assert best.name == "generator" and best.output_shape == (None, 28, 28, 1)
 
@@ -148,6 +228,11 @@ def test_stages_train_evaluate_and_gate_the_generator(mlflow_store, tmp_path, mo
     run_main(evaluate_gan, monkeypatch, *evaluate)
     metrics = json.loads((tmp_path / "metrics/gan.json").read_text())
     assert metrics["fid_samples"] == 16 and metrics["test_fid"] >= 0 and (tmp_path / "plots/gan/samples.png").exists()
+    assert 0 <= metrics["test_precision"] <= 1 and 0 <= metrics["test_recall"] <= 1
+    assert metrics["precision_recall_neighbours"] == 3
+    logged = client.get_run(json.loads((tmp_path / "models/gan/mlflow.json").read_text())["run_id"]).data.metrics
+    assert logged["test_precision"] == pytest.approx(metrics["test_precision"])
+    assert logged["test_recall"] == pytest.approx(metrics["test_recall"])
     champion = client.get_model_version_by_alias(GAN, "champion")
     assert str(champion.version) == "1" and float(champion.tags["test_fid"]) == pytest.approx(metrics["test_fid"])
     low, high = metrics["test_fid_ci"]

@@ -12,6 +12,7 @@ import yaml
 from keras import layers
 from keras.src.backend import config as keras_config
 from keras.src.utils import file_utils
+from mlflow import MlflowClient
 
 from imagepipe.core.params import parse_params
 from imagepipe.core.sections import TrainTransferParams
@@ -50,6 +51,8 @@ def transfer_params(**changes) -> TrainTransferParams:
         "backbone": "pipeline_cnn",
         "weights": "none",
         "input_size": 32,
+        "cut_layer": None,
+        "seeds": 2,
         "epochs": 1,
         "fine_tune_epochs": 1,
         "fine_tune_layers": 2,
@@ -187,7 +190,7 @@ def tiny_cnn(path):
     keras.utils.set_random_seed(0)
     pixels = keras.Input((28, 28, 1), name="pixels")
     x = layers.MaxPooling2D(4)(layers.Conv2D(4, 3, activation="relu")(pixels))
-    x = layers.Dense(16, activation="relu", name="features")(layers.Flatten()(x))
+    x = layers.Dense(16, activation="relu", name="features")(layers.Flatten(name="flatten")(x))
     keras.Model(pixels, layers.Dense(10, activation="softmax", name="probabilities")(x)).save(path)
     return path
 
@@ -226,48 +229,42 @@ class StopAfter(keras.callbacks.Callback):
             raise RuntimeError("simulated crash")
 
 
-def test_pipeline_cnn_transfer_resumes_mid_fine_tuning_and_compares_with_scratch(transfer_data, tmp_path):
+def test_pipeline_cnn_transfer_resumes_mid_fine_tuning_and_compares_with_scratch_over_seeds(transfer_data, tmp_path):
     params = transfer_params(epochs=1, fine_tune_epochs=2)
     model_path = tiny_cnn(tmp_path / "cnn.keras")
 
-    def states():
+    def states(seed):
+        directory = tmp_path / "state" / f"seed-{seed}"
         return {
-            "transfer": TrainingState(tmp_path / "state", "val_accuracy", "max", {}),
-            "scratch": TrainingState(tmp_path / "state" / "scratch", "val_accuracy", "max", {}),
+            "transfer": TrainingState(directory, "val_accuracy", "max", {}),
+            "scratch": TrainingState(directory / "scratch", "val_accuracy", "max", {}),
         }
 
+    def backbone():
+        return build_backbone("pipeline_cnn", "none", 32, model_path)
+
     with pytest.raises(RuntimeError, match="simulated crash"):
-        compare(
-            build_backbone("pipeline_cnn", "none", 32, model_path),
-            transfer_data,
-            params,
-            0,
-            states(),
-            {"transfer": [StopAfter(1)], "scratch": []},
-        )
+        compare(backbone, transfer_data, params, [0, 1], states, {"transfer": [StopAfter(1)], "scratch": []})
     transfer, scratch = StopAfter(-1), StopAfter(-1)
     comparison = compare(
-        build_backbone("pipeline_cnn", "none", 32, model_path),
-        transfer_data,
-        params,
-        0,
-        states(),
-        {"transfer": [transfer], "scratch": [scratch]},
+        backbone, transfer_data, params, [0, 1], states, {"transfer": [transfer], "scratch": [scratch]}
     )
+    # The callbacks see the first seed only, which resumes where it crashed.
     assert transfer.seen == [2] and scratch.seen == [0, 1, 2]
-    assert set(comparison) == {"transfer_test_accuracy", "scratch_test_accuracy", "transfer_gain"}
-    assert all(0 <= comparison[key] <= 1 for key in ("transfer_test_accuracy", "scratch_test_accuracy"))
-    with (tmp_path / "state" / "history.csv").open() as handle:
+    assert comparison["seeds"] == 2 and set(comparison["per_seed"]) == {"0", "1"}
+    assert all(0 <= comparison[f"{model}_test_accuracy_mean"] <= 1 for model in ("transfer", "scratch"))
+    with (tmp_path / "state" / "seed-0" / "history.csv").open() as handle:
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1", "2"]
-    model = keras.saving.load_model(tmp_path / "state" / "best.keras", safe_mode=True)
-    assert model.output_shape == (None, 10)
+    for seed in (0, 1):
+        model = keras.saving.load_model(tmp_path / "state" / f"seed-{seed}" / "best.keras", safe_mode=True)
+        assert model.output_shape == (None, 10)
 
 
 def test_stage_publishes_model_comparison_and_registers_it(
     transfer_data, tmp_path, mlflow_store, raw_params, monkeypatch
 ):
     raw = copy.deepcopy(raw_params)
-    raw["train_transfer"] |= {"epochs": 1, "fine_tune_epochs": 1, "batch_size": 16, "dense_units": 8}
+    raw["train_transfer"] |= {"epochs": 1, "fine_tune_epochs": 1, "batch_size": 16, "dense_units": 8, "seeds": 2}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     tiny_cnn(tmp_path / "cnn.keras")
     arguments = [
@@ -288,9 +285,18 @@ def test_stage_publishes_model_comparison_and_registers_it(
     assert keras.saving.load_model(tmp_path / "models/transfer/best.keras", safe_mode=True).output_shape == (None, 10)
     assert (tmp_path / "plots/transfer/history.csv").exists() and not (tmp_path / ".state/transfer").exists()
     run = mlflow.get_run(reference["run_id"])
-    assert run.data.metrics["transfer_test_accuracy"] == pytest.approx(comparison["transfer_test_accuracy"])
-    assert "scratch_test_accuracy" in run.data.metrics and "scratch_val_accuracy" in run.data.metrics
-    assert run.data.tags["backbone"] == "pipeline_cnn" and run.data.params["train_transfer.fine_tune_layers"] == "2"
+    assert comparison["seeds"] == 2 and set(comparison["per_seed"]) == {"42", "43"}
+    for key in ("transfer_test_accuracy", "scratch_test_accuracy", "transfer_gain"):
+        for statistic in ("mean", "sd"):
+            assert run.data.metrics[f"{key}_{statistic}"] == pytest.approx(comparison[f"{key}_{statistic}"])
+    history = MlflowClient().get_metric_history(reference["run_id"], "seed_transfer_test_accuracy")
+    assert {metric.step: metric.value for metric in history} == pytest.approx(
+        {int(seed): values["transfer_test_accuracy"] for seed, values in comparison["per_seed"].items()}
+    )
+    assert "scratch_val_accuracy" in run.data.metrics
+    assert run.data.tags["backbone"] == "pipeline_cnn" and run.data.params["train_transfer.fine_tune_layers"] == str(
+        raw["train_transfer"]["fine_tune_layers"]
+    )
 
 
 def test_head_trained_on_cached_features_is_the_classifiers_own_head(transfer_data, tmp_path):

@@ -100,8 +100,15 @@ class TrainGanParams(Section):
     epochs: PositiveInt = Field(description="GAN training epochs")
     batch_size: PositiveInt = Field(description="images per step")
     max_images: PositiveInt | None = Field(description="cap on training images (seeded random subset); null: all")
-    learning_rate: float = Field(gt=0, description="Adam learning rate of both networks")
+    learning_rate: float = Field(gt=0, description="Adam learning rate of the generator")
+    discriminator_learning_rate: float = Field(gt=0, description="Adam learning rate of the discriminator")
     beta_1: float = Field(ge=0, lt=1, description="Adam beta_1 of both networks")
+    label_smoothing: float = Field(
+        ge=0, lt=0.5, description="one-sided: the discriminator's target for real images is 1 minus this"
+    )
+    minibatch_stddev: bool = Field(
+        description="give the discriminator the batch's feature spread, so it can spot a generator repeating itself"
+    )
     fid_samples: PositiveInt = Field(
         description="generated and real images per FID; at most the validation and test splits' sizes"
     )
@@ -124,9 +131,18 @@ class TrainTransferParams(Section):
     input_size: PositiveInt = Field(
         description="keras.applications input size (inception_v3: at least 75); ignored for pipeline_cnn"
     )
+    cut_layer: str | None = Field(
+        description="the backbone's layer whose output the new head reads (pipeline_cnn: flatten, its "
+        "convolutional features; inception_v3: e.g. mixed7); null: the backbone's own output"
+    )
+    seeds: int = Field(
+        ge=2,
+        description="training seeds (seed, seed + 1, ...) of both the transfer model and the from-scratch "
+        "yardstick on the same target split; their test accuracies are reported as mean and sd over them",
+    )
     epochs: PositiveInt = Field(description="head-only epochs on the frozen base")
     fine_tune_epochs: int = Field(ge=0, description="fine-tuning epochs after them (0: none)")
-    fine_tune_layers: int = Field(ge=0, description="top layers of the base unfrozen for fine-tuning")
+    fine_tune_layers: int = Field(ge=0, description="top layers of the (cut) base unfrozen for fine-tuning")
     batch_size: PositiveInt = Field(description="images per step")
     learning_rate: float = Field(gt=0, description="Adam learning rate of the head-only phase")
     fine_tune_learning_rate: float = Field(gt=0, description="Adam learning rate of the fine-tuning phase")

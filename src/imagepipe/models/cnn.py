@@ -14,7 +14,7 @@ def course_cnn(input_shape: tuple, num_classes: int, dropout_rate: float) -> ker
     x = layers.Conv2D(64, 3, activation="relu")(x)
     x = layers.MaxPooling2D()(x)
     x = layers.Conv2D(64, 3, activation="relu")(x)
-    x = layers.Flatten()(x)
+    x = layers.Flatten(name="flatten")(x)  # train_transfer.cut_layer names it
     x = layers.Dense(64, activation="relu", name="features")(x)
     return keras.Model(inputs, probabilities(num_classes)(x), name="course_cnn")
 
@@ -31,7 +31,7 @@ def batchnorm_cnn(input_shape: tuple, num_classes: int, dropout_rate: float) -> 
         x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.ReLU()(x)
         x = layers.MaxPooling2D()(x)
-    x = layers.Flatten()(x)
+    x = layers.Flatten(name="flatten")(x)  # train_transfer.cut_layer names it
     x = layers.Dropout(dropout_rate)(x)
     x = layers.Dense(128, activation="relu", name="features")(x)
     x = layers.Dropout(dropout_rate)(x)

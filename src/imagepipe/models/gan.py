@@ -8,7 +8,7 @@ pixels back with x * 2 - 1, so a saved generator is noise in, [0, 1] pixels out.
 
 import keras
 import tensorflow as tf
-from keras import layers
+from keras import layers, ops
 
 from imagepipe.core.errors import StageError
 
@@ -29,36 +29,68 @@ def generator(latent_dim: int, image_shape: tuple) -> keras.Model:
     return keras.Model(noise, layers.Rescaling(0.5, offset=0.5, name="pixels")(x), name="generator")
 
 
-def discriminator(image_shape: tuple, dropout_rate: float = 0.3) -> keras.Model:
-    """Pixels in [0, 1] → Conv2D + LeakyReLU + Dropout ×2 → one logit (real > 0 > fake)."""
+@keras.saving.register_keras_serializable(package="imagepipe")
+class MinibatchStddev(layers.Layer):
+    """Appends one channel: the batch's mean per-feature standard deviation (Karras et al. 2018,
+    Progressive Growing of GANs). A batch of near-copies shows a low value, so the
+    discriminator can tell a generator that repeats itself from real data, and the generator
+    is pushed towards variety."""
+
+    def call(self, inputs):
+        spread = ops.mean(ops.sqrt(ops.var(inputs, axis=0) + 1e-8))
+        return ops.concatenate([inputs, ops.ones_like(inputs[..., :1]) * spread], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+
+def discriminator(image_shape: tuple, dropout_rate: float = 0.3, minibatch_stddev: bool = False) -> keras.Model:
+    """Pixels in [0, 1] → Conv2D + LeakyReLU + Dropout ×2 → (MinibatchStddev) → one logit
+    (real > 0 > fake)."""
     pixels = keras.Input(image_shape, name="pixels")
     x = layers.Rescaling(2.0, offset=-1.0)(pixels)
     for filters in (64, 128):
         x = layers.Conv2D(filters, 5, strides=2, padding="same")(x)
         x = layers.Dropout(dropout_rate)(layers.LeakyReLU(0.2)(x))
+    if minibatch_stddev:
+        x = MinibatchStddev(name="minibatch_stddev")(x)
     return keras.Model(pixels, layers.Dense(1, name="logit")(layers.Flatten()(x)), name="discriminator")
 
 
 class DCGAN(keras.Model):
     """Alternating updates: the discriminator on a real and a fake batch, then the generator."""
 
-    def __init__(self, latent_dim: int, image_shape: tuple, seed: int, **kwargs):
+    def __init__(self, latent_dim: int, image_shape: tuple, seed: int, minibatch_stddev: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = latent_dim
         self.generator, self.discriminator = (
             generator(latent_dim, image_shape),
-            discriminator(image_shape),
+            discriminator(image_shape, minibatch_stddev=minibatch_stddev),
         )
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.real_target = 1.0
         self.loss_function = keras.losses.BinaryCrossentropy(from_logits=True)
         # The metric names d_loss and g_loss are the keys in history.csv and MLflow.
         self.discriminator_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.generator_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.built = True  # the two sub-models are built; BackupAndRestore needs a built model
 
-    def compile(self, learning_rate: float, beta_1: float, **kwargs) -> None:
+    def compile(
+        self,
+        learning_rate: float,
+        beta_1: float,
+        discriminator_learning_rate: float | None = None,
+        label_smoothing: float = 0.0,
+        **kwargs,
+    ) -> None:
+        """learning_rate is the generator's, and the discriminator's unless it has its own.
+        label_smoothing lowers the discriminator's target for real images (one-sided, as in
+        Salimans et al. 2016), so it cannot grow overconfident on them."""
         super().compile(optimizer=None, **kwargs)
-        self.discriminator_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1)
+        self.real_target = 1.0 - label_smoothing
+        self.discriminator_optimizer = keras.optimizers.Adam(
+            discriminator_learning_rate or learning_rate, beta_1=beta_1
+        )
         self.generator_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1)
         # Built now so that BackupAndRestore can load their state into them when resuming.
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
@@ -74,7 +106,8 @@ class DCGAN(keras.Model):
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(real_images, training=True)
             fake_logits = self.discriminator(self.generator(noise, training=True), training=True)
-            discriminator_loss = self.loss_function(tf.ones_like(real_logits), real_logits) + self.loss_function(
+            real_targets = tf.fill(tf.shape(real_logits), self.real_target)
+            discriminator_loss = self.loss_function(real_targets, real_logits) + self.loss_function(
                 tf.zeros_like(fake_logits), fake_logits
             )
         self._apply(tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)

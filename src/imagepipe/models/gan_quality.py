@@ -1,8 +1,16 @@
-"""How good a GAN's images are: FID, sample grids, and the callback that records both each epoch.
+"""How good a GAN's images are: FID, precision and recall, sample grids, and the callback that
+records them each epoch.
 
 FID (Fréchet Inception Distance, here with the pipeline's CNN in place of Inception) is the
 Fréchet distance between Gaussians fitted to the CNN's `features` activations of real and
-generated images: lower is better, 0 for identical distributions.
+generated images: lower is better, 0 for identical distributions. One number mixes two
+failures, so precision and recall (Kynkäänniemi et al. 2019, "Improved Precision and Recall
+Metric for Assessing Generative Models") split it, in the same features: precision is the
+share of generated images that fall inside the real images' manifold (fidelity: blurry or
+broken samples fall outside), recall the share of real images inside the generated images'
+manifold (variety: a generator that repeats a few images covers little of it). Each manifold
+is the union of balls around a set's points, each ball reaching that point's k-th nearest
+neighbour in the same set.
 """
 
 import logging
@@ -20,6 +28,11 @@ from imagepipe.models.heads import feature_model
 
 logger = logging.getLogger(__name__)
 GRID_SIDE = 4
+# The paper's number of neighbours per ball.
+NEIGHBOURS = 3
+# Distance blocks of at most this many entries (float64), so memory stays bounded for any
+# sample count.
+BLOCK_ENTRIES = 2**22
 
 
 def feature_extractor(classifier: keras.Model) -> keras.Model:
@@ -47,21 +60,74 @@ def frechet_distance(real_features: np.ndarray, generated_features: np.ndarray) 
     return float(difference @ difference + np.trace(real_covariance + generated_covariance - 2 * root))
 
 
-def fid(
-    extractor: keras.Model,
-    real_images: np.ndarray,
-    generated_images: np.ndarray,
-    batch_size: int = 256,
-) -> float:
-    if real_images.shape[1:] != tuple(extractor.input_shape[1:]):
+def _checked_sets(real: np.ndarray, generated: np.ndarray, neighbours: int) -> tuple[np.ndarray, np.ndarray]:
+    if neighbours < 1:
+        raise StageError(f"precision and recall need at least 1 neighbour, got {neighbours}")
+    sets = np.asarray(real, np.float64), np.asarray(generated, np.float64)
+    for name, features in zip(("real", "generated"), sets, strict=True):
+        if features.ndim != 2 or len(features) <= neighbours:
+            raise StageError(
+                f"precision and recall need the {name} features as a 2-D array (samples, features) with more "
+                f"than {neighbours} samples (the neighbours), got shape {features.shape}"
+            )
+        if not np.isfinite(features).all():
+            raise StageError(f"the {name} features hold NaN or infinite values")
+    if sets[0].shape[1] != sets[1].shape[1]:
         raise StageError(
-            f"the FID feature model takes images of shape {extractor.input_shape[1:]}, got {real_images.shape[1:]}"
+            f"real and generated features differ in width ({sets[0].shape[1]} vs {sets[1].shape[1]}); "
+            "take both from the same feature layer"
         )
-    features = [
-        extractor.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
-        for images in (real_images, generated_images)
-    ]
-    return frechet_distance(*features)
+    return sets
+
+
+def _squared_distances(queries: np.ndarray, points: np.ndarray):
+    """Yields (start, block of squared distances from queries[start:...] to every point)."""
+    rows = max(1, BLOCK_ENTRIES // len(points))
+    point_norms = np.einsum("ij,ij->i", points, points)
+    for start in range(0, len(queries), rows):
+        block = queries[start : start + rows]
+        squared = np.einsum("ij,ij->i", block, block)[:, None] + point_norms[None, :] - 2 * block @ points.T
+        yield start, np.maximum(squared, 0)
+
+
+def _radii(points: np.ndarray, neighbours: int) -> np.ndarray:
+    """Each point's squared distance to its k-th nearest other point (itself is the 0th)."""
+    radii = np.empty(len(points))
+    for start, squared in _squared_distances(points, points):
+        radii[start : start + len(squared)] = np.partition(squared, neighbours, axis=1)[:, neighbours]
+    return radii
+
+
+def _coverage(queries: np.ndarray, points: np.ndarray, neighbours: int) -> float:
+    """The share of queries inside at least one of the points' k-nearest-neighbour balls."""
+    radii, inside = _radii(points, neighbours), 0
+    for _, squared in _squared_distances(queries, points):
+        inside += int(np.count_nonzero((squared <= radii[None, :]).any(axis=1)))
+    return inside / len(queries)
+
+
+def precision_recall(
+    real_features: np.ndarray, generated_features: np.ndarray, neighbours: int = NEIGHBOURS
+) -> tuple[float, float]:
+    """Improved precision and recall, both in [0, 1], higher is better: precision is the share of
+    generated points inside the real manifold, recall the share of real points inside the
+    generated manifold."""
+    real, generated = _checked_sets(real_features, generated_features, neighbours)
+    return _coverage(generated, real, neighbours), _coverage(real, generated, neighbours)
+
+
+def quality(real_features: np.ndarray, generated_features: np.ndarray) -> dict[str, float]:
+    """FID, precision and recall of one generated set against one real set, in the same features."""
+    precision, recall = precision_recall(real_features, generated_features)
+    return {"fid": frechet_distance(real_features, generated_features), "precision": precision, "recall": recall}
+
+
+def embed(extractor: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    if images.shape[1:] != tuple(extractor.input_shape[1:]):
+        raise StageError(
+            f"the FID feature model takes images of shape {extractor.input_shape[1:]}, got {images.shape[1:]}"
+        )
+    return extractor.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
 
 
 def sample_grid(images: np.ndarray, title: str = "") -> Figure:
@@ -85,10 +151,11 @@ def sample_grid(images: np.ndarray, title: str = "") -> Figure:
 
 
 class GanMonitor(keras.callbacks.Callback):
-    """Each epoch: a sample grid from fixed noise (PNG + MLflow), and `fid` into the logs.
+    """Each epoch: a sample grid from fixed noise (PNG + MLflow), and `fid`, `precision` and
+    `recall` into the logs.
 
-    Fixed noise, for the grids and for FID alike, makes epochs comparable. Put it before the
-    callbacks that read `fid` (checkpoints, CSV and MLflow loggers): they share the logs.
+    Fixed noise, for the grids and for the metrics alike, makes epochs comparable. Put it before
+    the callbacks that read `fid` (checkpoints, CSV and MLflow loggers): they share the logs.
     """
 
     def __init__(
@@ -100,11 +167,9 @@ class GanMonitor(keras.callbacks.Callback):
         seed: int,
     ):
         super().__init__()
-        self.extractor, self.real_images, self.directory = (
-            extractor,
-            np.asarray(real_images, np.float32),
-            Path(directory),
-        )
+        self.extractor, self.directory = extractor, Path(directory)
+        # The real images do not change between epochs: embedded once.
+        self.real_features, self.real_count = embed(extractor, np.asarray(real_images, np.float32)), len(real_images)
         rng = np.random.default_rng(seed)
         self.grid_noise = rng.standard_normal((GRID_SIDE**2, latent_dim)).astype(np.float32)
         self.fid_noise = rng.standard_normal((len(real_images), latent_dim)).astype(np.float32)
@@ -117,14 +182,13 @@ class GanMonitor(keras.callbacks.Callback):
         figure.savefig(self.directory / name, dpi=80)
         if mlflow.active_run() is not None:
             mlflow.log_figure(figure, f"samples/{name}")
-        logs["fid"] = fid(
-            self.extractor,
-            self.real_images,
-            generator.predict(self.fid_noise, batch_size=256, verbose=0),
-        )
+        generated = embed(self.extractor, generator.predict(self.fid_noise, batch_size=256, verbose=0))
+        logs.update(quality(self.real_features, generated))
         logger.info(
-            "epoch %d: FID %.2f on %d validation images",
+            "epoch %d: FID %.2f, precision %.3f, recall %.3f on %d validation images",
             epoch + 1,
             logs["fid"],
-            len(self.real_images),
+            logs["precision"],
+            logs["recall"],
+            self.real_count,
         )

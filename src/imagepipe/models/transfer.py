@@ -1,11 +1,33 @@
-"""The transfer classifier: a frozen backbone under a new head."""
+"""The transfer classifier: a frozen backbone, cut where its features still fit the target,
+under a new head."""
+
+import dataclasses
 
 import keras
 from keras import layers
 
 from imagepipe.core.sections import TrainTransferParams
-from imagepipe.models.backbones import Backbone
+from imagepipe.models.backbones import Backbone, BackboneError
 from imagepipe.models.heads import probabilities
+
+
+def cut_at(backbone: Backbone, layer: str | None) -> Backbone:
+    """The backbone up to the named layer's output (None: the whole backbone).
+
+    A source network's top layers are the most specific to its own task; on a distant target the
+    more generic features below them transfer better (Yosinski et al., 2014; the Keras course cuts
+    InceptionV3 at mixed7 for the same reason).
+    """
+    if layer is None:
+        return backbone
+    names = [candidate.name for candidate in backbone.base.layers]
+    if layer not in names:
+        raise BackboneError(
+            f"train_transfer.cut_layer is {layer!r}, but {backbone.name} has no such layer; "
+            f"its layers: {', '.join(names)} (or null: the whole backbone)"
+        )
+    base = keras.Model(backbone.base.inputs, backbone.base.get_layer(layer).output, name=backbone.base.name)
+    return dataclasses.replace(backbone, base=base)
 
 
 def classifier(

@@ -91,8 +91,8 @@ def train_gan(
         params.latent_dim,
         seed,
     )
-    gan = DCGAN(params.latent_dim, train.input_shape, seed)
-    gan.compile(params.learning_rate, params.beta_1)
+    gan = DCGAN(params.latent_dim, train.input_shape, seed, params.minibatch_stddev)
+    gan.compile(params.learning_rate, params.beta_1, params.discriminator_learning_rate, params.label_smoothing)
     # No validation_data: a GAN has no validation loss; FID on validation images takes its place.
     gan.fit(
         images,

@@ -1,6 +1,7 @@
 """Training the transfer classifier (head, then fine-tuning) beside the same model from scratch."""
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -158,33 +159,90 @@ def held_out_accuracy(model_path: Path, test: Split) -> float:
     return float((predicted == test.labels()).mean())
 
 
-def compare(
+def compare_once(
     backbone: Backbone,
-    directory: Path,
+    data: dict,
     params: TrainTransferParams,
     seed: int,
     states: dict[str, TrainingState],
     callbacks: dict[str, list],
-    inputs: InputsParams = DEFAULT_INPUTS,
-) -> dict:
-    """Train both models (states and callbacks keyed "transfer" and "scratch"); their test accuracies."""
-    data = load_task(directory, params.batch_size, seed, inputs)
+) -> dict[str, float]:
+    """Train both models with one seed (states and callbacks keyed "transfer" and "scratch");
+    their test accuracies, as <model>_test_accuracy."""
     train_transfer(backbone, data, params, seed, states["transfer"], callbacks["transfer"])
     train_scratch(backbone, data, params, seed, states["scratch"], callbacks["scratch"])
-    accuracies = {
+    return {
         f"{name}_test_accuracy": held_out_accuracy(state.best_path, data["splits"]["test"])
         for name, state in states.items()
     }
-    comparison = accuracies | {
-        "transfer_gain": accuracies["transfer_test_accuracy"] - accuracies["scratch_test_accuracy"]
-    }
+
+
+def compare(
+    build_backbone: Callable[[], Backbone],
+    directory: Path,
+    params: TrainTransferParams,
+    seeds: list[int],
+    states: Callable[[int], dict[str, TrainingState]],
+    callbacks: dict[str, list],
+    inputs: InputsParams = DEFAULT_INPUTS,
+) -> dict:
+    """Both models trained with each seed on the same task, summarized by summarize_seeds.
+
+    build_backbone makes a new backbone for each seed (fine-tuning changes the one it trains);
+    states(seed) holds that seed's TrainingStates; callbacks are the first seed's only (the
+    published model's epochs)."""
+    accuracies = {}
+    for seed in seeds:
+        data = load_task(directory, params.batch_size, seed, inputs)
+        quiet: dict[str, list] = {"transfer": [], "scratch": []}
+        accuracies[seed] = compare_once(
+            build_backbone(), data, params, seed, states(seed), callbacks if seed == seeds[0] else quiet
+        )
+        logger.info("seed %d: %s", seed, accuracies[seed])
+    comparison = summarize_seeds(accuracies)
     logger.info(
-        "test accuracy on %d images: transfer %.4f, from scratch %.4f",
-        data["splits"]["test"].count,
-        accuracies["transfer_test_accuracy"],
-        accuracies["scratch_test_accuracy"],
+        "test accuracy over %d seeds: transfer %.4f ± %.4f, from scratch %.4f ± %.4f",
+        len(seeds),
+        comparison["transfer_test_accuracy_mean"],
+        comparison["transfer_test_accuracy_sd"],
+        comparison["scratch_test_accuracy_mean"],
+        comparison["scratch_test_accuracy_sd"],
     )
     return comparison
+
+
+def training_seeds(seed: int, count: int) -> list[int]:
+    """seed, seed + 1, ...: count training seeds. The target split is prepare_transfer's, the
+    same for all of them, so the spread is that of training alone."""
+    return [seed + offset for offset in range(count)]
+
+
+def summarize_seeds(accuracies: dict[int, dict[str, float]]) -> dict:
+    """Mean and sample sd (ddof=1) over seeds of each model's test accuracy and of the gain
+    (transfer minus scratch, paired by seed), the number of seeds, and each seed's accuracies
+    under per_seed.<seed>."""
+    if len(accuracies) < 2:
+        raise StageError(
+            f"the transfer comparison has {len(accuracies)} seed(s); a standard deviation needs at least 2 "
+            "(train_transfer.seeds)"
+        )
+    keys = {"transfer_test_accuracy", "scratch_test_accuracy"}
+    for seed, values in accuracies.items():
+        if set(values) != keys:
+            raise StageError(f"seed {seed} has accuracies {sorted(values)}; expected {sorted(keys)}")
+    columns = {key: np.array([values[key] for values in accuracies.values()]) for key in sorted(keys)}
+    columns["transfer_gain"] = columns["transfer_test_accuracy"] - columns["scratch_test_accuracy"]
+    summary: dict = {"seeds": len(accuracies)}
+    for key, column in columns.items():
+        summary[f"{key}_mean"] = float(column.mean())
+        summary[f"{key}_sd"] = float(column.std(ddof=1))
+    summary["per_seed"] = {str(seed): dict(values) for seed, values in accuracies.items()}
+    return summary
+
+
+def flat_metrics(comparison: dict) -> dict[str, float]:
+    """The comparison's summary, without per_seed, as MLflow metrics."""
+    return {key: float(value) for key, value in comparison.items() if key != "per_seed"}
 
 
 class ScratchMetrics(keras.callbacks.Callback):
