@@ -13,9 +13,11 @@ ALLOWED = {
     "data": {"core"},
     "validation": {"core", "data"},
     "models": {"core"},
-    "training": {"core", "data", "models"},
-    "tracking": {"core", "data", "models", "training"},
-    "orchestration": {"core"},
+    # A search trial's side inside a training stage: its spec, study storage and pruning hook.
+    "search": {"core"},
+    "training": {"core", "data", "models", "search"},
+    "tracking": {"core", "data", "models", "training", "search"},
+    "orchestration": {"core", "search", "tracking"},
     "scoring": {"core", "data", "validation", "models", "tracking"},
     "families": {"core", "data", "models", "training", "tracking"},
 }
