@@ -27,8 +27,8 @@ def test_the_table_lists_every_trial_and_puts_the_best_in_bold():
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(trial, max(values))
-    rows = trials_table(study, SPEC, "http://ui").splitlines()
+    rows = trials_table(study, SPEC, "http://127.0.0.1:5000").splitlines()
     assert rows[0] == "| trial | state | val_accuracy | train_cnn.learning_rate | DVC experiment | MLflow run |"
     assert rows[3].startswith("| 1 | pruned | (0.2000 at epoch 1) |")
     assert rows[4].startswith("| **2** | **complete** | **0.9500** |") and "**`s-trial-2`**" in rows[4]
-    assert "[run2abcd](http://ui/#/runs/run2abcdef)" in rows[4] and "**" not in rows[2]
+    assert "[run2abcd](http://127.0.0.1:5000/#/runs/run2abcdef)" in rows[4] and "**" not in rows[2]
