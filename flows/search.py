@@ -67,7 +67,8 @@ def search(
     if not optuna_study.trials:  # a new study, not one resumed
         for point in starting_points(spec, params):
             optuna_study.enqueue_trial(point)
-    with search_report.parent_run(study_name, name, spec, baseline) as parent:
+    count = trials_count or spec.trials
+    with search_report.parent_run(study_name, name, spec, baseline, count) as parent:
         parameters = {
             "search": name,
             "study": study_name,
@@ -75,7 +76,6 @@ def search(
             "baseline": baseline,
             "parent_run_id": parent,
         }
-        count = trials_count or spec.trials
         logger.info(
             "search %s: %d trials on pool %r, study %r, baseline %s", name, count, pool, study_name, baseline[:12]
         )

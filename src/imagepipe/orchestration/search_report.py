@@ -17,12 +17,12 @@ from imagepipe.tracking.store import configure_tracking
 
 
 @contextmanager
-def parent_run(study: str, name: str, spec: Search, baseline: str) -> Iterator[str]:
+def parent_run(study: str, name: str, spec: Search, baseline: str, trials: int) -> Iterator[str]:
     """The search's MLflow run (its id yielded): the trials' runs name it as their parent."""
     configure_tracking()
     tags = {"search": name, "optuna_study": study, "git_commit": baseline, "stage": spec.stage}
     with mlflow.start_run(run_name=f"search {study}", tags=tags) as run:
-        mlflow.log_params({"search.stage": spec.stage, "search.monitor": spec.monitor, "search.trials": spec.trials})
+        mlflow.log_params({"search.stage": spec.stage, "search.monitor": spec.monitor, "search.trials": trials})
         mlflow.log_dict(spec.model_dump(), "search.json")
         yield run.info.run_id
 
