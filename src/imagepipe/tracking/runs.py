@@ -9,13 +9,14 @@ from pathlib import Path
 import keras
 import mlflow
 
-from imagepipe.core.files import read_json
+from imagepipe.core.files import read_json, replace_whole
 from imagepipe.tracking.provenance import provenance
 from imagepipe.tracking.store import configure_tracking
 
 logger = logging.getLogger(__name__)
 
 NOT_IN_METRIC_NAMES = re.compile(r"[^A-Za-z0-9_\-. /:]")
+RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def metric_names(prefix: str, names: list[str]) -> list[str]:
@@ -33,10 +34,10 @@ def training_run(stage: str, state_dir: Path, params: dict, data_paths: list[str
     configure_tracking()
     end_abandoned_run(Path(state_dir) / "abandoned_mlflow_run_id")
     id_file = Path(state_dir) / "mlflow_run_id"
-    run_id = id_file.read_text().strip() if id_file.exists() else None
+    run_id = recorded_run_id(id_file)
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else stage) as run:
         id_file.parent.mkdir(parents=True, exist_ok=True)
-        id_file.write_text(run.info.run_id)
+        replace_whole(id_file, lambda scratch: scratch.write_text(run.info.run_id))
         if run_id is None:
             mlflow.log_params(flatten(params))
         mlflow.set_tags(provenance(stage, data_paths))
@@ -46,16 +47,28 @@ def training_run(stage: str, state_dir: Path, params: dict, data_paths: list[str
 def end_abandoned_run(id_file: Path) -> None:
     """A run whose resume state was discarded (other params or data) will never be resumed:
     end it KILLED rather than leave it RUNNING."""
-    if id_file.exists():
+    run_id = recorded_run_id(id_file)
+    if run_id is not None:
         client = mlflow.MlflowClient()
-        run_id = id_file.read_text().strip()
         if client.get_run(run_id).info.status == "RUNNING":
             client.set_terminated(run_id, "KILLED")
             logger.info(
                 "MLflow run %s was interrupted and its state discarded: marked KILLED",
                 run_id,
             )
-        id_file.unlink()
+    id_file.unlink(missing_ok=True)
+
+
+def recorded_run_id(id_file: Path) -> str | None:
+    """The MLflow run id kept in a state file; None when there is none, or when the file cannot
+    be read as one (torn by a kill or a power loss): the stage then starts a new run."""
+    if not id_file.exists():
+        return None
+    run_id = id_file.read_text(errors="replace").strip()
+    if RUN_ID.fullmatch(run_id):
+        return run_id
+    logger.warning("ignoring %s: %r is not an MLflow run id; starting a new run", id_file, run_id[:40])
+    return None
 
 
 def flatten(values: dict, prefix: str = "") -> dict[str, object]:

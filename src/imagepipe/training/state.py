@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import shutil
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -92,32 +93,49 @@ class TrainingState:
 
     def __init__(self, directory: Path, monitor: str, mode: str, fingerprint: dict):
         self.directory, self.monitor, self.mode = Path(directory), monitor, mode
-        # State left by a run with other params or data must not be resumed into this one.
-        fingerprint_path = self.directory / "fingerprint.json"
-        if fingerprint_path.exists() and json.loads(fingerprint_path.read_text()) != fingerprint:
-            logger.warning(
-                "discarding %s: it belongs to a run with other params or data",
-                self.directory,
-            )
-            run_id_path = self.directory / "mlflow_run_id"
-            abandoned_run = run_id_path.read_text() if run_id_path.exists() else None
-            shutil.rmtree(self.directory)
-            self.directory.mkdir(parents=True)
-            if abandoned_run:  # tracking.training_run marks that MLflow run KILLED
-                (self.directory / "abandoned_mlflow_run_id").write_text(abandoned_run)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fingerprint_path.write_text(json.dumps(fingerprint, sort_keys=True))
         self.history_path = self.directory / "history.csv"
         self.best_path = self.directory / "best.keras"
         self.score_path = self.directory / "best_score.json"
+        fingerprint_path = self.directory / "fingerprint.json"
+        if self.directory.exists():
+            unusable = self._unusable_because(fingerprint)
+            if unusable:
+                self._discard(unusable)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        replace_whole(fingerprint_path, lambda scratch: scratch.write_text(json.dumps(fingerprint, sort_keys=True)))
+
+    def _unusable_because(self, fingerprint: dict) -> str | None:
+        """Why the state left here must not be resumed into this run; None when it can be.
+
+        A state file that cannot be read (torn by a kill or a power loss, or emptied by a full
+        disk) makes the state unusable, as does state left by a run with other params or data.
+        """
+        files = [self.directory / "fingerprint.json", self.directory / "backup" / "training_metadata.json"]
+        if self.best_path.exists():
+            files.append(self.score_path)
+        readable = {path: _read_state(path) for path in files if path.exists()}
+        for path, value in readable.items():
+            if value is None:
+                return f"its {path.relative_to(self.directory)} cannot be read"
+        recorded = readable.get(self.directory / "fingerprint.json")
+        if recorded is not None and recorded != fingerprint:
+            return "it belongs to a run with other params or data"
+        return None
+
+    def _discard(self, reason: str) -> None:
+        logger.warning("discarding %s and training from the start: %s", self.directory, reason)
+        run_id_path = self.directory / "mlflow_run_id"
+        abandoned_run = run_id_path.read_text() if run_id_path.exists() else None
+        shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True)
+        if abandoned_run:  # tracking.training_run marks that MLflow run KILLED
+            (self.directory / "abandoned_mlflow_run_id").write_text(abandoned_run)
 
     def callbacks(self, saved_model: keras.Model | None = None) -> list[keras.callbacks.Callback]:
         """saved_model: what the best checkpoint holds, when fit() trains only a part of it."""
-        best = (
-            json.loads(self.score_path.read_text())["value"]
-            if self.score_path.exists() and self.best_path.exists()
-            else None
-        )
+        # The best score so far is the threshold a resumed run's epochs must beat.
+        score = _read_state(self.score_path) if self.best_path.exists() and self.score_path.exists() else None
+        best = score["value"] if score is not None else None
         # The backup, which marks an epoch done, is written before a search trial's pruner may
         # stop the run: a kill before it repeats the epoch, whose history row HistoryLog then
         # replaces.
@@ -145,13 +163,27 @@ class TrainingState:
         (self.directory / "fit.done").touch()
 
     def publish(self, model_path: Path, history_path: Path) -> None:
-        """Copy the best checkpoint and the history out atomically, then clear the state."""
+        """Copy the best checkpoint and the history out, each replaced whole, then clear the state."""
         for source, destination in (
             (self.history_path, Path(history_path)),
             (self.best_path, Path(model_path)),
         ):
             destination.parent.mkdir(parents=True, exist_ok=True)
-            partial = destination.with_name(destination.name + ".partial")
-            shutil.copyfile(source, partial)
-            partial.replace(destination)
+            replace_whole(destination, partial(shutil.copyfile, source))
         shutil.rmtree(self.directory)
+
+
+def _read_state(path: Path) -> dict | None:
+    """A JSON state file's content; None when it is torn, empty, not an object, or a score
+    without a number."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(value, dict) or (path.name == "best_score.json" and not _is_number(value.get("value"))):
+        return None
+    return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
