@@ -10,6 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from imagepipe.core.lifecycle import _is_shell_running_a_command, _parent_of
+
 ROOT = Path(__file__).parents[2]
 STAGE = (
     "from imagepipe.core.lifecycle import die_with_caller; import time; "
@@ -63,3 +65,29 @@ def wait_for_stage(caller: subprocess.Popen, log: Path) -> psutil.Process:
         if child.cmdline()[:2] == [sys.executable, "-c"]
     ]
     return stage
+
+
+def test_a_shell_is_recognised_only_while_it_runs_a_command():
+    # `; :` keeps sh from exec-ing sleep, so the shell itself is what runs.
+    running = subprocess.Popen(["/bin/sh", "-c", "sleep 30; :"])
+    interactive = subprocess.Popen(["/bin/sh", "-i"], stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert _is_shell_running_a_command(psutil.Process(running.pid))
+        assert not _is_shell_running_a_command(psutil.Process(interactive.pid))
+        assert not _is_shell_running_a_command(psutil.Process())  # python, not a shell
+    finally:
+        running.kill()
+        interactive.kill()
+        running.wait()
+        interactive.wait()
+
+
+def test_a_shell_that_exits_mid_watch_counts_as_orphaned():
+    """The watcher reads the shell's parent once a second: a shell that has exited (and been
+    reaped) by then has no parent, so the stage stops, rather than the watcher failing."""
+    shell = subprocess.Popen(["/bin/sh", "-c", "sleep 30; :"])
+    process = psutil.Process(shell.pid)
+    assert _parent_of(process) == os.getpid()
+    shell.kill()
+    shell.wait()
+    assert _parent_of(process) is None

@@ -1,9 +1,19 @@
+import hashlib
 import json
 
 import numpy as np
 import pytest
 
-from imagepipe.data.shards import MANIFEST, ShardError, ShardWriter, open_split, verify, write_manifest, write_split
+from imagepipe.data.shards import (
+    MANIFEST,
+    ShardError,
+    ShardWriter,
+    file_sha256,
+    open_split,
+    verify,
+    write_manifest,
+    write_split,
+)
 
 
 def images_and_labels(count: int, shape=(5, 4, 3), seed=0):
@@ -28,16 +38,24 @@ def test_shards_are_cut_by_bytes_and_read_back_in_any_order(tmp_path):
         split.read(np.array([103]))
 
 
-def test_the_manifest_records_where_the_pixels_start(tmp_path):
+def test_the_manifest_records_each_shards_hash_and_where_its_pixels_start(tmp_path):
     images, labels = images_and_labels(3)
     writer = ShardWriter(tmp_path, "test", images.shape[1:])
     writer.add(images, labels)
     shard = writer.close()["shards"][0]
     raw = (tmp_path / shard["images"]).read_bytes()
+    assert shard["sha256"] == hashlib.sha256(raw).hexdigest()
     assert raw[shard["images_offset"] :] == images.tobytes()
     assert np.frombuffer((tmp_path / shard["labels"]).read_bytes()[shard["labels_offset"] :], np.int64).tolist() == (
         labels.tolist()
     )
+
+
+def test_a_files_hash_is_the_sha256_of_all_its_bytes(tmp_path):
+    """Past one read's block too: the file is read in pieces, not whole."""
+    path = tmp_path / "big"
+    path.write_bytes(np.random.default_rng(0).bytes(3 * 2**20 + 7))
+    assert file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_a_batch_of_another_shape_is_refused(tmp_path):

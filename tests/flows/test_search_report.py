@@ -1,6 +1,8 @@
 import optuna
+from mlflow import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
-from imagepipe.orchestration.search_report import trials_table
+from imagepipe.orchestration.search_report import parent_run, trials_table
 from imagepipe.search.spec import Search
 
 SPEC = Search.model_validate(
@@ -32,3 +34,11 @@ def test_the_table_lists_every_trial_and_puts_the_best_in_bold():
     assert rows[3].startswith("| 1 | pruned | (0.2000 at epoch 1) |")
     assert rows[4].startswith("| **2** | **complete** | **0.9500** |") and "**`s-trial-2`**" in rows[4]
     assert "[run2abcd](http://127.0.0.1:5000/#/runs/run2abcdef)" in rows[4] and "**" not in rows[2]
+
+
+def test_the_search_run_names_its_baseline_commit_in_mlflows_tag(mlflow_store):
+    baseline = "0123456789abcdef0123456789abcdef01234567"
+    with parent_run("lr-1", "lr", SPEC, baseline, trials=3) as run_id:
+        pass
+    tags = MlflowClient().get_run(run_id).data.tags
+    assert tags[MLFLOW_GIT_COMMIT] == baseline and "git_commit" not in tags

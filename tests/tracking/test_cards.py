@@ -33,7 +33,7 @@ def version(**overrides) -> Version:
         },
         "champion": True,
         "run_tags": {
-            "git_commit": "deadbeef",
+            "mlflow.source.git.commit": "deadbeef",
             "git_dirty": "true",
             "dvc_hash:data/processed": "6a63.dir",
             "accelerator.device": "cpu",
@@ -200,7 +200,9 @@ def test_card_is_on_the_version_and_its_run(mlflow_store, tmp_path):
     model.save(model_dir / "best.keras")
     configure_tracking()
     with mlflow.start_run() as run:
-        mlflow.set_tags({"git_commit": "deadbeef", "git_dirty": "false", "dvc_hash:data/processed": "6a63.dir"})
+        mlflow.set_tags(
+            {"mlflow.source.git.commit": "deadbeef", "git_dirty": "false", "dvc_hash:data/processed": "6a63.dir"}
+        )
         mlflow.log_params({"seed": 42})
         mlflow.log_text("stand-in", "model/MLmodel")
     client = MlflowClient()
@@ -231,6 +233,7 @@ def test_card_is_on_the_version_and_its_run(mlflow_store, tmp_path):
     assert files == {f"{CARD_DIR}/model_card.md", f"{CARD_DIR}/model_card.html"}
     card = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/{CARD_DIR}/model_card.md")
     assert "![Confusion matrix on the test set](../plots/confusion_matrix.png)" in card
+    assert "Git commit: `deadbeef`\n" in card  # read from MLflow's own tag on the run
     assert "base64," in mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/{CARD_DIR}/model_card.html")
     assert client.get_run(run.info.run_id).info.status == "FINISHED"
 

@@ -1,5 +1,7 @@
 """The classifier's metrics and pictures shared by evaluate, visualize and the recurrent family."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 from matplotlib.colors import to_hex
@@ -40,7 +42,15 @@ def test_grid_titles_name_classes_and_mark_wrong_predictions():
     assert grid_titles(["a"], ["b"]) == ["GT: a / PR: b"]
 
 
-def test_confusion_figure_counts():
-    figure = confusion_figure(["a", "a", "b"], ["a", "b", "b"], ["a", "b"])
-    texts = [text.get_text() for text in figure.axes[0].texts]
-    assert texts == ["1", "1", "0", "1"]
+def test_confusion_figure_counts_actual_down_and_predicted_across():
+    actual = ["cat", "cat", "cat", "dog", "bird", "bird"]
+    predicted = ["cat", "dog", "dog", "dog", "cat", "bird"]
+    figure = confusion_figure(actual, predicted, NAMES)
+    (axis,) = figure.axes  # no colorbar
+    cells = {(round(text.get_position()[1]), round(text.get_position()[0])): text.get_text() for text in axis.texts}
+    counted = Counter(zip(actual, predicted, strict=True))
+    # Cell (row, column) holds how many images of class NAMES[row] were predicted NAMES[column].
+    assert cells == {(row, column): str(counted[a, p]) for row, a in enumerate(NAMES) for column, p in enumerate(NAMES)}
+    assert [label.get_text() for label in axis.get_yticklabels()] == NAMES
+    assert [label.get_text() for label in axis.get_xticklabels()] == NAMES
+    assert (axis.get_ylabel(), axis.get_xlabel()) == ("actual", "predicted")

@@ -7,7 +7,8 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
+
+import psutil
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SHELLS = {"sh", "dash", "bash", "zsh", "ksh", "mksh", "fish"}
@@ -46,9 +47,13 @@ def die_with_caller() -> None:
     shell and sends this process SIGTERM once the shell has lost its own parent.
     """
     die_with_parent()
-    shell = os.getppid()
-    caller = _parent_of(shell)
-    if caller is not None and _is_shell_running_a_command(shell):
+    try:
+        shell = psutil.Process(os.getppid())
+        caller = shell.ppid()
+        running_a_command = _is_shell_running_a_command(shell)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return  # the shell is gone (die_with_parent stops us) or not ours to read: nothing to watch
+    if running_a_command:
         threading.Thread(
             target=_stop_when_orphaned,
             args=(shell, caller),
@@ -57,23 +62,20 @@ def die_with_caller() -> None:
         ).start()
 
 
-def _is_shell_running_a_command(pid: int) -> bool:
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return os.path.basename(argv[0].decode(errors="replace")).lstrip("-") in SHELLS and b"-c" in argv[1:]
+def _is_shell_running_a_command(process: psutil.Process) -> bool:
+    argv = process.cmdline()
+    return bool(argv) and os.path.basename(argv[0]).lstrip("-") in SHELLS and "-c" in argv[1:]
 
 
-def _parent_of(pid: int) -> int | None:
+def _parent_of(process: psutil.Process) -> int | None:
+    """Its parent's pid; None once it has exited (psutil also checks that its pid was not reused)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return process.ppid()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-    return int(stat.rsplit(")", 1)[1].split()[1])  # the field after the command name, which may hold spaces
 
 
-def _stop_when_orphaned(shell: int, caller: int, interval: float = 1.0) -> None:
+def _stop_when_orphaned(shell: psutil.Process, caller: int, interval: float = 1.0) -> None:
     while _parent_of(shell) == caller:
         time.sleep(interval)
     os.kill(os.getpid(), signal.SIGTERM)

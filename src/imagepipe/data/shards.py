@@ -183,11 +183,9 @@ def verify(directory: Path) -> None:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The sha256 of a file's bytes, read in blocks (a shard or an archive may not fit in memory)."""
     with open(path, "rb") as file:
-        for block in iter(lambda: file.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def npy_offset(path: Path) -> int:

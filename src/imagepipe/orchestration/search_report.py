@@ -9,6 +9,7 @@ from typing import Any
 
 import mlflow
 import optuna
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 from prefect.artifacts import create_markdown_artifact
 
 from imagepipe.orchestration.report import mlflow_ui
@@ -20,7 +21,8 @@ from imagepipe.tracking.store import configure_tracking
 def parent_run(study: str, name: str, spec: Search, baseline: str, trials: int) -> Iterator[str]:
     """The search's MLflow run (its id yielded): the trials' runs name it as their parent."""
     configure_tracking()
-    tags = {"search": name, "optuna_study": study, "git_commit": baseline, "stage": spec.stage}
+    # The commit the trials start from; MLflow would take its own from the flow run's entry point.
+    tags = {"search": name, "optuna_study": study, MLFLOW_GIT_COMMIT: baseline, "stage": spec.stage}
     with mlflow.start_run(run_name=f"search {study}", tags=tags) as run:
         mlflow.log_params({"search.stage": spec.stage, "search.monitor": spec.monitor, "search.trials": trials})
         mlflow.log_dict(spec.model_dump(), "search.json")

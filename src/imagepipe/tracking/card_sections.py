@@ -6,8 +6,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
+
 from imagepipe.core.errors import StageError
 from imagepipe.tracking.card_render import Bullets, Section, Table, code, escape
+from imagepipe.tracking.provenance import GIT_DIRTY
 
 FAMILIES = {
     "cnn": "an image classifier trained from scratch on the task's train split",
@@ -139,10 +142,10 @@ def gate_section(version: Version, confidence: float, unit: str) -> Section:
 def lineage_sections(version: Version, validation: Mapping) -> list[Section]:
     """Where the version came from: code, data hashes, the Great Expectations verdict, params."""
     tags = version.run_tags
-    dirty = {"true": " (with uncommitted changes)", "false": ""}.get(tags.get("git_dirty", ""), "")
+    dirty = {"true": " (with uncommitted changes)", "false": ""}.get(tags.get(GIT_DIRTY, ""), "")
     items = [
         f"Training run: {code(version.run_id)}",
-        f"Git commit: {code(tags.get('git_commit', 'not recorded'))}{dirty}",
+        f"Git commit: {code(tags.get(MLFLOW_GIT_COMMIT, 'not recorded'))}{dirty}",
     ]
     items += [
         f"DVC hash of {code(k.removeprefix('dvc_hash:'))}: {code(v)}"

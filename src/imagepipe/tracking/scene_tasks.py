@@ -1,12 +1,12 @@
 """The task of composed scenes (data/scenes), which keeps the segmentation and detection
 champions of one dataset's scenes apart from another's (imagepipe.tracking.tasks)."""
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from imagepipe.data.scenes import item_class_names, scenes_path
+from imagepipe.data.shards import file_sha256
 from imagepipe.tracking.tasks import Task
 
 
@@ -16,4 +16,4 @@ def scene_task(directory: Path) -> Task:
     test = scenes_path(directory, "test")
     with np.load(test, allow_pickle=False) as arrays:
         shape = tuple(int(size) for size in arrays["images"].shape[1:])
-    return Task(tuple(item_class_names(directory)), shape, hashlib.sha256(test.read_bytes()).hexdigest())
+    return Task(tuple(item_class_names(directory)), shape, file_sha256(test))

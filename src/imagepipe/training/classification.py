@@ -9,7 +9,7 @@ Metric keys (metrics/<model>.json, an interface to DVC and MLflow): `test_accura
 import keras
 import numpy as np
 from matplotlib.figure import Figure
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import ConfusionMatrixDisplay, precision_recall_fscore_support
 
 # Wrong predictions in the ground truth vs prediction grid: their title and frame.
 WRONG = "#d62728"
@@ -74,16 +74,23 @@ def gt_vs_pr_grid(images: np.ndarray, actual: list[str], predicted: list[str], r
 
 def confusion_figure(actual: list[str], predicted: list[str], class_names: list[str]) -> Figure:
     """The confusion matrix of class names: actual classes down, predicted across, counts in cells."""
-    matrix = confusion_matrix(actual, predicted, labels=class_names)
     figure = Figure(figsize=(1 + 0.6 * len(class_names), 1 + 0.6 * len(class_names)))
     axis = figure.subplots()
-    axis.imshow(matrix, cmap="Blues")
-    axis.set_xticks(range(len(class_names)), class_names, rotation=60, ha="right", fontsize=8)
-    axis.set_yticks(range(len(class_names)), class_names, fontsize=8)
+    ConfusionMatrixDisplay.from_predictions(
+        actual,
+        predicted,
+        labels=class_names,
+        ax=axis,
+        cmap="Blues",
+        colorbar=False,
+        values_format="d",
+        xticks_rotation=60,
+        text_kw={"fontsize": 7},
+    )
     axis.set_xlabel("predicted")
     axis.set_ylabel("actual")
-    for (row, column), count in np.ndenumerate(matrix):
-        color = "white" if count > matrix.max() / 2 else "black"
-        axis.text(column, row, count, ha="center", va="center", fontsize=7, color=color)
+    axis.tick_params(labelsize=8)
+    for label in axis.get_xticklabels():
+        label.set_horizontalalignment("right")
     figure.tight_layout()
     return figure

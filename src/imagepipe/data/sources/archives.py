@@ -12,7 +12,6 @@ same way before anything is written, and zip symlinks are refused. Both refuse a
 headers declare more than MAX_UNPACKED_BYTES.
 """
 
-import hashlib
 import posixpath
 import re
 import shutil
@@ -25,6 +24,7 @@ import zlib
 from pathlib import Path
 
 from imagepipe.core.errors import StageError
+from imagepipe.data.shards import file_sha256
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 MAX_UNPACKED_BYTES = 4 << 30  # 4 GiB: far above any course dataset, far below a zip bomb
@@ -39,7 +39,6 @@ _TAR_REFUSALS = {
     "LinkOutsideDestinationError": "is a link pointing outside the archive's folder",
 }
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_HASH_CHUNK_BYTES = 1 << 20
 
 
 class ArchiveError(StageError):
@@ -65,14 +64,6 @@ def unpacked_folder(archive: Path, cache_dir: Path) -> tuple[Path, str]:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)  # already gone once published
     return single_root(target), digest
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def single_root(folder: Path) -> Path:
