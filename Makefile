@@ -14,15 +14,28 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # GPU hosts: `make setup LOCK=lock/requirements-gpu.txt`.
 LOCK ?= lock/requirements.txt
 
-.PHONY: setup dataset run test test-quick lint docs bench lock clean
+# The Data Docs' browser assets (src/imagepipe/validation/datadocs.py): npm packages pinned by
+# package-lock.json, installed into its node_modules/.
+DATADOCS := vendor/datadocs
 
-setup: $(VENV)/.installed
+.PHONY: setup dataset browser run test test-quick lint docs bench lock clean
+
+setup: $(VENV)/.installed $(DATADOCS)/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+# npm comes from Debian's package when it is missing and apt is there. The packages' install
+# scripts are not run (vendor/datadocs/.npmrc): only their files are used.
+$(DATADOCS)/node_modules/.installed: $(DATADOCS)/package.json $(DATADOCS)/package-lock.json $(DATADOCS)/.npmrc
+	@if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q npm; \
+	fi
+	cd $(DATADOCS) && npm ci --no-progress
 	touch $@
 
 # Installs Debian's Fashion-MNIST when it is missing and apt is there; otherwise the download
@@ -32,12 +45,19 @@ dataset:
 		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q dataset-fashion-mnist; \
 	fi
 
+# Installs Debian's chromium when it is missing and apt is there: the Data Docs test opens the
+# pages in it (tests/validation/test_datadocs_browser.py).
+browser:
+	@if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; \
+	fi
+
 run: setup dataset
 	dvc repro
 
 # One worker per core (at most 4), a test file per worker: the suite is mostly waiting on
 # processes it starts, so two workers on two cores take less time than one.
-test: setup dataset
+test: setup dataset browser
 	pytest -n auto --maxprocesses 4 --dist loadfile
 
 # The inner loop: everything but the tests marked slow (real pipelines, servers, workers).

@@ -34,6 +34,9 @@ def environment(**extra: str) -> dict[str, str]:
 def clean_clone(source: Path, destination: Path) -> dict:
     """A clone of the committed project: no DVC cache or run cache, no outputs, no MLflow store."""
     subprocess.run(["git", "clone", "--quiet", str(source), str(destination)], check=True)
+    # The Data Docs' npm packages, as `make setup` installed them for the source (validate reads them).
+    assets = Path("vendor") / "datadocs" / "node_modules"
+    (destination / assets).symlink_to((source / assets).resolve(), target_is_directory=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=destination, capture_output=True, text=True, check=True)
     changes = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"], cwd=source, capture_output=True, text=True

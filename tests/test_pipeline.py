@@ -19,6 +19,7 @@ from imagepipe.data.sources.datasets import DEBIAN_FASHION_MNIST
 from tests.helpers.data import write_image
 from tests.helpers.dvc import up_to_date
 from tests.helpers.servers import served_model
+from tests.helpers.vendor import copy_datadocs_vendor
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -31,11 +32,12 @@ def repo(tmp_path) -> Path:
 
 def make_repo(repo: Path) -> Path:
     """A git + DVC repo holding the project's stages, its library (src/: the stages' deps in
-    dvc.yaml), dvc.yaml and params.yaml."""
+    dvc.yaml), dvc.yaml, params.yaml and the Data Docs' browser assets."""
     for folder in ("stages", "src"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(ROOT / name, repo / name)
+    copy_datadocs_vendor(repo)
     run(repo, "git", "init", "-q")
     run(repo, "dvc", "init", "-q")
     run(repo, "dvc", "config", "core.analytics", "false")

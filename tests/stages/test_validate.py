@@ -1,10 +1,13 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
 
 from imagepipe.data.sources.raw import ArraySplit
 from imagepipe.data.storage import save_raw
@@ -94,29 +97,34 @@ def test_nan_and_out_of_range_pixels_and_wrong_shape(make_params):
     assert "test_images: image height is 28: 120 of 120 rows fail" in failures
 
 
-def test_stage_fails_with_report_and_keeps_docs(tmp_path):
-    labels = balanced_labels(10, 30)
-    labels[0] = 42
-    splits = {"train": split(labels), "test": split(balanced_labels(10, 12))}
-    save_raw(tmp_path / "raw", splits, (28, 28, 1), NAMES, {})
-    out = tmp_path / "validation"
-    result = subprocess.run(
+def run_validate(tmp_path: Path, assets: Path = ROOT / "vendor/datadocs/node_modules") -> subprocess.CompletedProcess:
+    """`python -m stages.validate` on tmp_path/raw, as dvc.yaml runs it, into tmp_path/validation and
+    tmp_path/plots/label_distribution.csv."""
+    return subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "stages.validate",
-            "--params",
-            str(ROOT / "params.yaml"),
-            "--raw",
-            str(tmp_path / "raw"),
-            "--out",
-            str(out),
+            *(sys.executable, "-m", "stages.validate", "--params", str(ROOT / "params.yaml")),
+            *("--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "validation")),
+            *("--assets", str(assets), "--plot", str(tmp_path / "plots" / "label_distribution.csv")),
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
+
+
+def validate_with_a_stray_label(tmp_path: Path) -> subprocess.CompletedProcess:
+    """The stage on a train split whose first label, 42, names no class."""
+    labels = balanced_labels(10, 30)
+    labels[0] = 42
+    splits = {"train": split(labels), "test": split(balanced_labels(10, 12))}
+    save_raw(tmp_path / "raw", splits, (28, 28, 1), NAMES, {})
+    return run_validate(tmp_path)
+
+
+def test_stage_fails_with_report_and_keeps_docs(tmp_path):
+    out = tmp_path / "validation"
+    result = validate_with_a_stray_label(tmp_path)
     assert result.returncode == 1
     assert "error: data validation failed (1 expectation(s))" in result.stderr
     assert "labels are class indices 0..9" in result.stderr and "42 (1x)" in result.stderr
@@ -128,3 +136,44 @@ def test_stage_fails_with_report_and_keeps_docs(tmp_path):
         and "42 (1x)" in offline_index
     )
     assert json.loads((out / "summary.json").read_text())["success"] is False
+    index = (out / "docs" / "index.html").read_text()
+    assert '<a href="label_distribution.html">Label distribution</a>' in index and "cdn.jsdelivr.net" not in index
+    assert "static/vendor/vega/build/vega.min.js" in (out / "docs" / "label_distribution.html").read_text()
+    # The plot: a row per split and class; the label 42 is in no class, but in train's size.
+    plot = pd.read_csv(tmp_path / "plots" / "label_distribution.csv")
+    train, test = (plot[plot["split"] == name] for name in ("train", "test"))
+    assert train["class"].tolist() == NAMES and train["count"].sum() == 299 and test["share"].sum() == pytest.approx(1)
+    assert train["lower"].unique().tolist() == [0.05] and test["upper"].unique().tolist() == [0.2]
+
+
+def test_dvc_draws_the_label_distribution_over_the_allowed_band(tmp_path):
+    """`dvc plots show` with the project's template: a shaded band from lower to upper behind a
+    bar per class and split, from the plot the stage writes."""
+    validate_with_a_stray_label(tmp_path)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(tmp_path / "plots" / "label_distribution.csv", repo / "plots.csv")
+    dvc = [str(Path(sys.executable).parent / "dvc")]
+    subprocess.run([*dvc, "init", "--no-scm", "-q"], cwd=repo, check=True)
+    (repo / ".dvc" / "plots").mkdir()
+    shutil.copy(ROOT / ".dvc/plots/label_distribution.json", repo / ".dvc/plots")
+    shown = subprocess.run(
+        [*dvc, "plots", "show", "plots.csv", "--template", "label_distribution", "--show-vega"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    band, bars = json.loads(shown.stdout)["layer"]
+    assert (band["encoding"]["x"]["field"], band["encoding"]["x2"]["field"]) == ("lower", "upper")
+    assert (bars["encoding"]["x"]["field"], bars["encoding"]["yOffset"]["field"]) == ("share", "split")
+    values = json.loads(shown.stdout)["data"]["values"]
+    assert len(values) == 20 and {row["class"] for row in values} == set(NAMES)
+
+
+def test_stage_without_the_assets_says_how_to_install_them_before_validating(tmp_path):
+    result = run_validate(tmp_path, assets=tmp_path / "node_modules")  # and no raw data: it stops first
+    assert result.returncode == 1
+    assert "error: the Data Docs' browser assets are not installed in" in result.stderr
+    assert "run `make setup` (or `npm ci --prefix vendor/datadocs`)" in result.stderr
+    assert not (tmp_path / "validation").exists()
