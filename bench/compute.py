@@ -29,7 +29,8 @@ def forward_flops(model: keras.Model) -> int:
         if isinstance(layer, layers.Conv2D):
             kernel_h, kernel_w, channels_in, channels_out = layer.kernel.shape
             _, height, width, _ = layer.output.shape
-            total += 2 * height * width * kernel_h * kernel_w * channels_in * channels_out // layer.groups
+            # A grouped convolution's kernel already holds channels_in // groups input channels.
+            total += 2 * height * width * kernel_h * kernel_w * channels_in * channels_out
         elif isinstance(layer, layers.Dense):
             total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
     return total

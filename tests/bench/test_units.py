@@ -2,12 +2,13 @@
 
 import filecmp
 import sys
+from types import SimpleNamespace
 
 import keras
 import pytest
 from keras import layers
 
-from bench import peers
+from bench import compute, peers
 from bench.compute import forward_flops, matmul_peak, training_flops
 from bench.pipeline import environment, timed
 
@@ -34,13 +35,35 @@ def test_flops_are_counted_per_layer():
     x = layers.Conv2D(4, 3, padding="same")(inputs)  # 8·8 positions × 3·3·2 inputs × 4 filters
     x = layers.Flatten()(x)
     model = keras.Model(inputs, layers.Dense(5)(x))  # 256 × 5
-    assert forward_flops(model) == 2 * (8 * 8 * 3 * 3 * 2 * 4 + 256 * 5)
-    assert training_flops(model) == 3 * forward_flops(model)
+    assert forward_flops(model) == 2 * (8 * 8 * 3 * 3 * 2 * 4 + 256 * 5) == 11_776
+    assert training_flops(model) == 35_328  # forward, then gradients for inputs and for weights
 
 
-def test_matmul_peak_is_the_best_size():
+def test_flops_count_the_output_positions_of_a_strided_convolution_inside_a_nested_model():
+    inner_input = keras.Input((9, 9, 1))
+    inner = keras.Model(inner_input, layers.Conv2D(2, 3, strides=2)(inner_input))  # 4·4 positions × 3·3·1 × 2
+    inputs = keras.Input((9, 9, 1))
+    model = keras.Model(inputs, layers.Dense(3)(layers.Flatten()(inner(inputs))))  # 32 × 3
+    assert forward_flops(model) == 2 * (288 + 96) == 768
+
+
+def test_a_grouped_convolution_counts_each_filter_over_its_own_group_of_inputs():
+    inputs = keras.Input((8, 8, 4))
+    # 2 groups: each of the 6 filters sees 2 of the 4 input channels: 8·8 positions × 3·3·2 × 6.
+    model = keras.Model(inputs, layers.Conv2D(6, 3, padding="same", groups=2)(inputs))
+    assert forward_flops(model) == 2 * 8 * 8 * 3 * 3 * 2 * 6 == 13_824
+
+
+def test_matmul_peak_is_the_best_size(monkeypatch):
+    """The clock is the test's (real matmuls, but their real times vary): n×n by n×n is 2·n³
+    FLOPs, and the smaller size is the faster here, so the peak is not simply the last one."""
+    # perf_counter is read at the start and the end of each size's timed repeats.
+    clock = iter([0.0, 0.001, 5.0, 5.016])
+    monkeypatch.setattr(compute, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
     peak = matmul_peak(sizes=(64, 128), repeats=2)
-    assert peak["gflops"] == max(peak["gflops_by_size"].values()) > 0
+    # 64: 2·64³·2 = 1,048,576 FLOPs in 1 ms; 128: 2·128³·2 = 8,388,608 FLOPs in 16 ms.
+    assert peak["gflops_by_size"] == pytest.approx({64: 1.048576, 128: 0.524288})
+    assert peak["gflops"] == pytest.approx(1.048576)
 
 
 def test_timed_reports_the_peak_memory_of_the_largest_process(tmp_path):

@@ -57,7 +57,7 @@ def wrong_types(default: object) -> list[object]:
 def test_project_params_load():
     params = load_params("params.yaml")
     assert params.data.dataset == "fashion_mnist"
-    assert params.validation.max_kl_divergence > 0
+    assert params.validation.max_kl_divergence == DEFAULTS["validate.max_kl_divergence"]
 
 
 @pytest.mark.parametrize(

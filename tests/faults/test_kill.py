@@ -4,8 +4,10 @@ the outputs stay consistent."""
 
 import csv
 import json
+import re
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -52,9 +54,10 @@ EPOCHS = {
     "train_transfer": {"epochs": 2, "fine_tune_epochs": 2},
     **{f"train_{family}": {"epochs": 2} for family in FAMILIES},
 }
-# A training stage is killed once it has a backup of a finished epoch; any other once it writes
-# a scratch file or after FALLBACK_SECONDS (the quickest finish in about 2 s on digits).
-FALLBACK_SECONDS = 1.5
+# A training stage is killed once it has a backup of a finished epoch; any other as it logs
+# that its work starts (imagepipe.core.cli.run_stage, after the stage's imports). Both are
+# signals from the stage itself, not a time: on a faster machine the kill lands at the same point.
+STARTED = re.compile(r"imagepipe\.core\.cli: stage started as process (\d+)$")
 
 
 def stage_of(process: psutil.Process) -> str | None:
@@ -69,42 +72,67 @@ def stage_of(process: psutil.Process) -> str | None:
     return module
 
 
-def time_to_kill(repo: Path, stage: str, running_for: float) -> bool:
-    if stage.startswith("train_"):
-        return any(repo.glob(".state/*/backup/training_metadata.json"))
-    writing = any(repo.glob("data/.*.partial-*")) or any(repo.rglob("partial-*"))
-    return writing or running_for > FALLBACK_SECONDS
+class StartWatch:
+    """Reads `dvc repro`'s output as it comes (so that the pipe never fills up) and SIGKILLs the
+    first stage, neither spared nor training, as it logs its start. The kill is sent from the
+    reading thread, not at the next poll: the quickest stages have only 0.1 s of work left."""
+
+    def __init__(self, stream, spared: set[str]):
+        self.spared = spared
+        self.lines: list[str] = []
+        self.killed: str | None = None
+        self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.append(line)
+            if self.killed is None and (started := STARTED.search(line.rstrip())):
+                self._kill_if_due(int(started.group(1)))
+
+    def _kill_if_due(self, pid: int) -> None:
+        try:
+            process = psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            return  # it ended before its line was read; the test then finds the stage missing
+        stage = stage_of(process)
+        if stage and stage not in self.spared and not stage.startswith("train_"):
+            process.send_signal(signal.SIGKILL)
+            self.killed = stage
+
+    def text(self) -> str:
+        """All of the output, once the command has ended."""
+        self._reader.join(timeout=60)
+        return "".join(self.lines)
+
+
+def training_stage(dvc: subprocess.Popen, spared: set[str]) -> tuple[psutil.Process | None, str]:
+    """The running training stage that is not spared, if any, and its name."""
+    for process in psutil.Process(dvc.pid).children(recursive=True):
+        if (stage := stage_of(process)) and stage.startswith("train_") and stage not in spared:
+            return process, stage
+    return None, ""
 
 
 def kill_one_stage(repo: Path, spared: set[str]) -> str | None:
-    """Run `dvc repro` and SIGKILL the first stage not in spared when time_to_kill; returns
-    the stage's module, or None when dvc repro completed."""
+    """Run `dvc repro` and SIGKILL the first stage not in spared (see StartWatch, and a training
+    stage once it has a backup); returns the stage's name, or None when dvc repro completed."""
     dvc = subprocess.Popen(
         ["dvc", "repro"], cwd=repo, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    victim, started = None, None
-    while dvc.poll() is None:
-        if victim is None:
-            victim = next(
-                (
-                    p
-                    for p in psutil.Process(dvc.pid).children(recursive=True)
-                    if stage_of(p) and stage_of(p) not in spared
-                ),
-                None,
-            )
-            started = time.monotonic()
-        elif not victim.is_running():  # it finished first: the next stage is the victim
-            victim = None
-        elif time_to_kill(repo, stage_of(victim), time.monotonic() - started):
-            module = stage_of(victim)
+    watch, victim, stage, killed = StartWatch(dvc.stdout, spared), None, "", None
+    while dvc.poll() is None and watch.killed is None and killed is None:
+        if victim is None or not victim.is_running():
+            victim, stage = training_stage(dvc, spared)
+        elif any(repo.glob(".state/*/backup/training_metadata.json")):
             victim.send_signal(signal.SIGKILL)
-            output = dvc.communicate(timeout=120)[0]
-            assert dvc.returncode != 0, output
-            return module
+            killed = stage
         time.sleep(0.02)
-    output = dvc.communicate()[0]
-    assert dvc.returncode == 0, output
+    dvc.wait(timeout=120)
+    if killed := killed or watch.killed:
+        assert dvc.returncode != 0, watch.text()
+        return killed
+    assert dvc.returncode == 0, watch.text()
     return None
 
 

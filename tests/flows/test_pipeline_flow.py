@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import mlflow
+import psutil
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
@@ -15,6 +16,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tests.helpers.dvc import up_to_date
 from tests.helpers.prefect import BIN, mlflow_server, worker
+from tests.helpers.vendor import copy_datadocs_vendor, link_datadocs_assets
 from tests.test_pipeline import QUICK, set_params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,7 @@ def project_repo(path: Path, **params) -> Path:
         shutil.copytree(ROOT / folder, path / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("dvc.yaml", "params.yaml", "search.yaml", "prefect.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, path / name)
+    copy_datadocs_vendor(path)
     set_params(path, **params)
     git(path, "init", "-q")
     dvc(path, "init", "-q")
@@ -47,6 +50,7 @@ def project_repo(path: Path, **params) -> Path:
 def host(origin: Path, path: Path, remote: Path) -> Path:
     """Another host's clone of the project, with the shared DVC remote configured."""
     git(origin.parent, "clone", "-q", str(origin), str(path))
+    link_datadocs_assets(path)
     dvc(path, "remote", "add", "--local", "--default", "shared", str(remote))
     git(path, "config", "user.name", "test")
     git(path, "config", "user.email", "test@localhost")
@@ -65,20 +69,36 @@ def overlap(first, second) -> bool:
     return first.start_time < second.end_time and second.start_time < first.end_time
 
 
-def test_two_hosts_share_a_dvc_remote_and_an_mlflow_server(prefect_server, tmp_path):
-    origin = project_repo(tmp_path / "origin", **QUICK)
-    host_a, host_b = (host(origin, tmp_path / name, tmp_path / "dvc-remote") for name in ("host-a", "host-b"))
-    shared = {"share_through_dvc_remote": True}
-    with mlflow_server(tmp_path / "mlflow") as tracking_uri:
-        tracking = {"MLFLOW_TRACKING_URI": tracking_uri}
-        prefect_server.deploy(host_a)
-        with worker(prefect_server, "gpu", host_a, tracking):
-            first = prefect_server.run("pipeline/full-run", shared)
-            again = prefect_server.run("pipeline/full-run", shared)
-        assert first.state.is_completed(), prefect_server.logs(first)
-        runs = prefect_server.task_runs(first)
-        first_states = {name: run.state_name for name, run in runs.items()}
-        assert set(first_states.values()) == {"Completed"} and len(runs) == 24, first_states
+def most_at_once(runs: list) -> int:
+    """The most of these task runs that were running at one moment."""
+    # At equal times an end sorts before a start: runs that only touch do not overlap.
+    edges = sorted([(run.start_time, 1) for run in runs] + [(run.end_time, -1) for run in runs])
+    running = peak = 0
+    for _, change in edges:
+        running += change
+        peak = max(peak, running)
+    return peak
+
+
+def gpus_seen_by(process: subprocess.Popen) -> list[str]:
+    """The GPUs visible_gpus() finds in this worker's environment: those its flow runs hand out
+    to training stages, one stage per GPU (flows/pipeline.py)."""
+    script = "from imagepipe.orchestration.gpus import visible_gpus; print(' '.join(visible_gpus()))"
+    environment = psutil.Process(process.pid).environ()
+    result = subprocess.run([BIN / "python", "-c", script], env=environment, check=True, capture_output=True, text=True)
+    return result.stdout.split()
+
+
+def assert_training_shares_the_gpus(runs: dict, gpus: list[str]) -> None:
+    """Without GPUs every training stage starts at once on the CPU, so independent ones overlap;
+    with one GPU they take turns; with several, at most one runs per GPU. (Which stages share
+    a moment then depends on who gets a free GPU first, so only the count is checked.)"""
+    training = [run for name, run in runs.items() if name.startswith("train_")]
+    if len(gpus) == 1:
+        assert most_at_once(training) == 1, "two training stages ran at once on the host's one GPU"
+    elif gpus:
+        assert 2 <= most_at_once(training) <= len(gpus), (most_at_once(training), gpus)
+    else:
         assert overlap(runs["train_gan"], runs["train_transfer"]), "independent training stages ran one after the other"
         families = [name for name in runs if name.startswith(("train_image_model@", "train_scene_model@"))]
         assert len(families) == 5 and any(
@@ -87,6 +107,24 @@ def test_two_hosts_share_a_dvc_remote_and_an_mlflow_server(prefect_server, tmp_p
             for other in runs
             if other.startswith("train_") and other != name
         ), "the families' training ran one stage at a time"
+
+
+def test_two_hosts_share_a_dvc_remote_and_an_mlflow_server(prefect_server, tmp_path):
+    origin = project_repo(tmp_path / "origin", **QUICK)
+    host_a, host_b = (host(origin, tmp_path / name, tmp_path / "dvc-remote") for name in ("host-a", "host-b"))
+    shared = {"share_through_dvc_remote": True}
+    with mlflow_server(tmp_path / "mlflow") as tracking_uri:
+        tracking = {"MLFLOW_TRACKING_URI": tracking_uri}
+        prefect_server.deploy(host_a)
+        with worker(prefect_server, "gpu", host_a, tracking) as gpu_worker:
+            gpus = gpus_seen_by(gpu_worker)
+            first = prefect_server.run("pipeline/full-run", shared)
+            again = prefect_server.run("pipeline/full-run", shared)
+        assert first.state.is_completed(), prefect_server.logs(first)
+        runs = prefect_server.task_runs(first)
+        first_states = {name: run.state_name for name, run in runs.items()}
+        assert set(first_states.values()) == {"Completed"} and len(runs) == 24, first_states
+        assert_training_shares_the_gpus(runs, gpus)
         # scan runs every time; download finds its snapshot unchanged, and nothing else runs.
         states = {name: run.state_name for name, run in prefect_server.task_runs(again).items()}
         assert states.pop("scan") == "Completed" and set(states.values()) == {"Skipped"}, states

@@ -1,13 +1,16 @@
 import csv
 
 import keras
+import numpy as np
 import pytest
 
 from imagepipe.core.sections import TrainCnnParams
 from imagepipe.models.cnn import ARCHITECTURES
 from imagepipe.training.cnn import train_cnn
+from imagepipe.training.inputs import load_split, predict
 from imagepipe.training.state import TrainingState
 from tests.helpers.data import write_processed
+from tests.helpers.models import assert_class_probabilities
 
 
 def cnn_params(**changes) -> TrainCnnParams:
@@ -36,7 +39,8 @@ def cnn_params(**changes) -> TrainCnnParams:
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
 def test_architectures_map_images_to_class_probabilities(architecture):
     model = ARCHITECTURES[architecture]((28, 28, 1), 7, 0.3)
-    assert model.output_shape == (None, 7)
+    images = np.random.default_rng(0).random((3, 28, 28, 1), np.float32)
+    assert_class_probabilities(model.predict(images, verbose=0), 3, 7)
     assert model.get_layer("features").output.shape[-1] in (64, 128)
 
 
@@ -77,9 +81,15 @@ def test_training_keeps_best_checkpoint_and_resumes_after_a_crash(tmp_path):
     state = TrainingState(tmp_path / "state", "val_accuracy", "max", fingerprint)
     state.publish(tmp_path / "models" / "best.keras", tmp_path / "plots" / "history.csv")
     with (tmp_path / "plots" / "history.csv").open() as handle:
-        assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1", "2", "3"]
+        history = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in history] == ["0", "1", "2", "3"]
+    # The published model is the best epoch's, whether that epoch ran before the crash or after.
     model = keras.saving.load_model(tmp_path / "models" / "best.keras", safe_mode=True)
-    assert model.output_shape == (None, 3)
+    val = load_split(data, "val")
+    predictions = predict(model, val, batch_size=params.batch_size)  # batched as fit scored each epoch
+    assert_class_probabilities(predictions, val.count, 3)
+    accuracy = (predictions.argmax(axis=1) == val.labels()).mean()
+    assert accuracy == pytest.approx(max(float(row["val_accuracy"]) for row in history))
     assert not (tmp_path / "state").exists()
 
 

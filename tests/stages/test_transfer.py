@@ -3,6 +3,7 @@ import csv
 import json
 import re
 import sys
+from pathlib import Path
 
 import keras
 import mlflow
@@ -28,13 +29,14 @@ from imagepipe.models.backbones import (
 )
 from imagepipe.models.transfer import classifier, compile_with, head_of
 from imagepipe.training import transfer as transfer_training
-from imagepipe.training.inputs import load_split
+from imagepipe.training.inputs import Split, load_split, predict
 from imagepipe.training.state import TrainingState
 from imagepipe.training.transfer import compare
 from imagepipe.validation.summary import ValidationFailed
 from stages import train_transfer
 from stages.prepare_transfer import prepare_task
 from tests.helpers.data import ROOT, balanced_labels
+from tests.helpers.models import assert_class_probabilities
 
 # The smallest input each keras.applications backbone accepts keeps these tests fast.
 SMALLEST = {name: application.min_size for name, application in APPLICATIONS.items()}
@@ -83,8 +85,18 @@ def test_input_adaptation_is_the_backbones_own_preprocessing_and_loads_safely(na
 def test_each_application_backbone_classifies_grayscale_pipeline_images(name):
     backbone = build_backbone(name, "none", SMALLEST[name], backbone_model=None)
     model = classifier(backbone, (28, 28, 1), 10, transfer_params(backbone=name), frozen=True)
-    assert model.output_shape == (None, 10)
+    images = np.random.default_rng(0).random((3, 28, 28, 1), np.float32)
+    assert_class_probabilities(model.predict(images, verbose=0), 3, 10)
     assert backbone.base.input_shape == (None, SMALLEST[name], SMALLEST[name], 3)
+
+
+def accuracy_on(model_path: Path, split: Split) -> float:
+    """A saved classifier's accuracy on a split, once its outputs are seen to be probabilities.
+    Batches of 256, as the stage scores the test split: near-chance models have near-ties, which
+    a different batching could tip."""
+    predictions = predict(keras.saving.load_model(model_path, safe_mode=True), split, batch_size=256)
+    assert_class_probabilities(predictions, split.count, split.num_classes)
+    return float((predictions.argmax(axis=1) == split.labels()).mean())
 
 
 def mobilenet_weights() -> keras.Model:
@@ -255,9 +267,11 @@ def test_pipeline_cnn_transfer_resumes_mid_fine_tuning_and_compares_with_scratch
     assert all(0 <= comparison[f"{model}_test_accuracy_mean"] <= 1 for model in ("transfer", "scratch"))
     with (tmp_path / "state" / "seed-0" / "history.csv").open() as handle:
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1", "2"]
+    # Each seed's kept checkpoint is the model whose test accuracy was recorded.
+    test = load_split(transfer_data, "test")
     for seed in (0, 1):
-        model = keras.saving.load_model(tmp_path / "state" / f"seed-{seed}" / "best.keras", safe_mode=True)
-        assert model.output_shape == (None, 10)
+        accuracy = accuracy_on(tmp_path / "state" / f"seed-{seed}" / "best.keras", test)
+        assert accuracy == pytest.approx(comparison["per_seed"][str(seed)]["transfer_test_accuracy"])
 
 
 def test_stage_publishes_model_comparison_and_registers_it(
@@ -282,7 +296,9 @@ def test_stage_publishes_model_comparison_and_registers_it(
     comparison = json.loads((tmp_path / "models/transfer/comparison.json").read_text())
     reference = json.loads((tmp_path / "models/transfer/mlflow.json").read_text())
     assert reference["registered_model"] == "digits-transfer" and reference["class_names"][0] == "0"
-    assert keras.saving.load_model(tmp_path / "models/transfer/best.keras", safe_mode=True).output_shape == (None, 10)
+    # The published model is the first seed's transfer model, the one whose accuracy is recorded.
+    published = accuracy_on(tmp_path / "models/transfer/best.keras", load_split(transfer_data, "test"))
+    assert published == pytest.approx(comparison["per_seed"][str(raw["seed"])]["transfer_test_accuracy"])
     assert (tmp_path / "plots/transfer/history.csv").exists() and not (tmp_path / ".state/transfer").exists()
     run = mlflow.get_run(reference["run_id"])
     assert comparison["seeds"] == 2 and set(comparison["per_seed"]) == {"42", "43"}

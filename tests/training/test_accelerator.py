@@ -5,6 +5,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from imagepipe.core.sections import AcceleratorParams
 from imagepipe.models.cnn import batchnorm_cnn
@@ -51,10 +52,21 @@ def test_the_choice_is_described_as_mlflow_tags():
     }
 
 
-def test_on_this_cpu_host_configure_falls_back_to_float32():
-    chosen, strategy = configure_accelerator(ALLOWED)
-    assert chosen.device == "cpu" and keras.mixed_precision.global_policy().name == "float32"
-    assert strategy.num_replicas_in_sync == 1
+def test_configure_chooses_what_this_host_has():
+    """On a CPU host: the CPU in float32. On a GPU host: every GPU TensorFlow lists, mixed
+    precision where all have tensor cores, one replica per GPU. The GPUs are the host's own;
+    nothing here stands in for them."""
+    gpus = tf.config.list_physical_devices("GPU")
+    capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability") for gpu in gpus]
+    tensor_cores = bool(gpus) and all(capability and capability >= (7, 0) for capability in capabilities)
+    try:
+        chosen, strategy = configure_accelerator(ALLOWED)
+        policy = keras.mixed_precision.global_policy().name
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # the tests after this one build in float32
+    assert chosen.device == ("gpu" if gpus else "cpu") and chosen.gpus == tuple(gpu.name for gpu in gpus)
+    assert chosen.mixed_precision is tensor_cores and policy == ("mixed_float16" if tensor_cores else "float32")
+    assert strategy.num_replicas_in_sync == max(len(gpus), 1)
 
 
 def test_under_mixed_precision_the_classifier_still_outputs_float32():

@@ -1,6 +1,7 @@
 """The command-line edge shared by every stage: logging set-up and user-facing errors."""
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ def run_stage(main: Callable[[], None]) -> None:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     stop_on_sigterm()
     die_with_caller()
+    logging.getLogger(__name__).info("stage started as process %d", os.getpid())
     try:
         main()
     except StageError as error:
