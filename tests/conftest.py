@@ -82,6 +82,9 @@ def mlflow_store(tmp_path, monkeypatch) -> str:
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    # mlflow.set_experiment() exports the experiment's id for child processes: one set by an
+    # earlier test in this process names an experiment this fresh store does not have.
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     return uri
 
 

@@ -39,7 +39,8 @@ def test_a_training_run_carries_mlflows_commit_tag_for_head_and_whether_the_tree
     )
     git(tmp_path, "add", "probe.py")
     git(tmp_path, "commit", "-qm", "probe")
-    probe = subprocess.run([sys.executable, "-m", "probe"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    probe = subprocess.run([sys.executable, "-m", "probe"], cwd=tmp_path, capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr[-3000:]
     head = git(tmp_path, "rev-parse", "HEAD")
     assert probe.stdout.split() == [head, head]
 
