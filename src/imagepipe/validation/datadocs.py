@@ -136,9 +136,11 @@ def localize(docs: Path, node_modules: Path) -> list[Path]:
     files = [
         path for path in sorted(docs.rglob("*")) if path.suffix in {".html", ".css"} and not path.is_relative_to(vendor)
     ]
+    remote = []
     for path in files:
-        path.write_text(localize_text(path.read_text(), relative_root(docs, path)))
-    remote = [f"{path.relative_to(docs)}: {url}" for path in files for url in remote_loads(path.read_text())]
+        text = localize_text(path.read_text(), relative_root(docs, path))
+        path.write_text(text)
+        remote += [f"{path.relative_to(docs)}: {url}" for url in remote_loads(text)]
     if remote:
         raise DataDocsError(
             f"{len(remote)} Data Docs load(s) still point to the internet, new in this GX version? "
